@@ -1,0 +1,181 @@
+"""The manifest: one Parquet row per face sample, the contract between every stage.
+
+Every stage reads the previous manifest and writes a new one plus `rejected.parquet`; the
+schema below is the only place columns are declared, so a typo in a stage fails loudly
+instead of creating a new column.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from enum import StrEnum
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pipeline.atomic import atomic_path
+from pipeline.errors import InvariantError
+
+
+class Label(StrEnum):
+    """The one label convention, from ingest to reports. Never bare 0/1 in data."""
+
+    MASK = "mask"
+    NO_MASK = "no_mask"
+    INCORRECT_MASK = "incorrect_mask"
+
+
+LABELS: tuple[str, ...] = tuple(label.value for label in Label)
+SPLITS: tuple[str, ...] = ("train", "val", "test")
+
+SCHEMA = pa.schema(
+    [
+        ("id", pa.string()),
+        ("source", pa.string()),
+        ("origin", pa.string()),  # file inside the source, relative to its root
+        ("box", pa.list_(pa.int32(), 4)),  # x0, y0, x1, y1 of the crop in the origin, if cropped
+        ("path", pa.string()),  # face image, relative to the repository root
+        ("width", pa.int32()),
+        ("height", pa.int32()),
+        ("sha256", pa.string()),  # of the decoded RGB pixels, not of the file bytes
+        ("phash", pa.string()),  # 64-bit DCT perceptual hash, hex
+        ("phash_mirror", pa.string()),  # phash of the mirror image: catches flipped copies
+        ("label", pa.string()),
+        ("label_raw", pa.string()),
+        ("group", pa.string()),  # rows that must stay in one split
+        ("parent_id", pa.string()),
+        ("synthetic", pa.bool_()),
+        ("mask_type", pa.string()),
+        ("mask_color", pa.string()),
+        ("mask_texture", pa.string()),
+        ("wear", pa.string()),  # correct | nose | chin, for masked faces
+        ("landmarks", pa.list_(pa.float32())),  # 68 (x, y) pairs, flattened, in face pixels
+        ("landmark_method", pa.string()),  # detector | box
+        ("landmark_error", pa.string()),
+        ("skin_tone_ita", pa.float32()),
+        ("skin_tone_bin", pa.string()),
+        ("monk_tone", pa.int8()),
+        ("skin_tone_error", pa.string()),  # why the tone is unknown
+        ("gender", pa.string()),
+        ("age", pa.int16()),
+        ("race", pa.string()),
+        ("attr_origin", pa.string()),  # annotation | estimated
+        ("split", pa.string()),
+    ]
+)
+
+REJECTED_SCHEMA = pa.schema(
+    [
+        ("id", pa.string()),
+        ("stage", pa.string()),
+        ("reason", pa.string()),  # a short, stable code: decode_error, duplicate, blur, ...
+        ("detail", pa.string()),  # the evidence: duplicate_of=<id>, laplacian_var=3.2, ...
+        ("source", pa.string()),
+        ("origin", pa.string()),
+        ("path", pa.string()),
+        ("label", pa.string()),
+    ]
+)
+
+
+def stable_id(*parts: object) -> str:
+    """A content-derived id: the same inputs give the same id on every run and machine."""
+    digest = hashlib.sha256("\x1f".join(map(str, parts)).encode("utf-8")).hexdigest()
+    return digest[:16]
+
+
+def _conform(df: pd.DataFrame, schema: pa.Schema) -> pd.DataFrame:
+    unknown = set(df.columns) - set(schema.names)
+    if unknown:
+        raise ValueError(f"columns not in the schema: {sorted(unknown)}")
+    out = df.copy()
+    for name in schema.names:
+        if name not in out.columns:
+            out[name] = None
+    return out[list(schema.names)].reset_index(drop=True)
+
+
+def _table(df: pd.DataFrame, schema: pa.Schema) -> pa.Table:
+    return pa.Table.from_pandas(_conform(df, schema), schema=schema, preserve_index=False)
+
+
+def new_manifest(rows: Iterable[dict] = ()) -> pd.DataFrame:
+    """A manifest DataFrame with every schema column, in schema order."""
+    return _table(pd.DataFrame(list(rows)), SCHEMA).to_pandas()
+
+
+def new_rejected(rows: Iterable[dict] = ()) -> pd.DataFrame:
+    return _table(pd.DataFrame(list(rows)), REJECTED_SCHEMA).to_pandas()
+
+
+def validate(df: pd.DataFrame) -> None:
+    """Check the invariants every manifest must hold; raise with the offending ids."""
+    dup = df["id"][df["id"].duplicated()]
+    if len(dup):
+        raise InvariantError(f"duplicate ids in manifest: {sorted(dup)[:5]}")
+    bad = df.loc[~df["label"].isin(LABELS), ["id", "label"]]
+    if len(bad):
+        raise InvariantError(
+            f"labels outside {LABELS}: {bad.head(5).to_dict('records')} (map raw labels at ingest)"
+        )
+    if df["group"].isna().any():
+        raise InvariantError(f"rows without a group: {list(df.loc[df['group'].isna(), 'id'])[:5]}")
+    split = df["split"].dropna()
+    if not split.isin(SPLITS).all():
+        raise InvariantError(f"split values outside {SPLITS}: {sorted(set(split) - set(SPLITS))}")
+
+
+def write_manifest(df: pd.DataFrame, path: Path) -> None:
+    """Validate and write atomically, sorted by id so identical inputs give identical files."""
+    df = df.sort_values("id", kind="stable")
+    validate(df)
+    with atomic_path(path) as tmp:
+        pq.write_table(_table(df, SCHEMA), tmp)
+
+
+def write_rejected(df: pd.DataFrame, path: Path) -> None:
+    df = df.sort_values(["stage", "id"], kind="stable")
+    with atomic_path(path) as tmp:
+        pq.write_table(_table(df, REJECTED_SCHEMA), tmp)
+
+
+def read_manifest(path: Path) -> pd.DataFrame:
+    return _conform(pq.read_table(path).to_pandas(), SCHEMA)
+
+
+def read_rejected(path: Path) -> pd.DataFrame:
+    return _conform(pq.read_table(path).to_pandas(), REJECTED_SCHEMA)
+
+
+def check_conservation(
+    stage: str,
+    inputs: Iterable[str],
+    kept: Iterable[str],
+    rejected: Iterable[str],
+    created: Iterable[str] = (),
+) -> None:
+    """Invariant 1: every input id ends up kept or rejected, exactly once, and nothing else
+    appears except rows the stage says it created (kept or rejected attempts)."""
+    inputs, kept, rejected, created = set(inputs), list(kept), list(rejected), set(created)
+    kept_set, rejected_set = set(kept), set(rejected)
+    problems = []
+    if len(kept) != len(kept_set) or len(rejected) != len(rejected_set):
+        problems.append("an id appears twice in an output")
+    both = kept_set & rejected_set
+    if both:
+        problems.append(f"kept and rejected at once: {sorted(both)[:5]}")
+    lost = inputs - kept_set - rejected_set
+    if lost:
+        problems.append(f"{len(lost)} input rows neither kept nor rejected: {sorted(lost)[:5]}")
+    invented = (kept_set | rejected_set) - inputs - created
+    if invented:
+        problems.append(f"{len(invented)} rows from nowhere: {sorted(invented)[:5]}")
+    if problems:
+        raise InvariantError(f"{stage}: " + "; ".join(problems))
+
+
+def reason_counts(rejected: pd.DataFrame) -> dict[str, int]:
+    return {str(k): int(v) for k, v in rejected["reason"].value_counts().sort_index().items()}

@@ -1,0 +1,154 @@
+"""Split: train / val / test by group, stratified, seeded, and proven leak-free.
+
+Groups (crops of one photo, a synthetic face and its parent, a duplicate cluster) are the
+unit of assignment. Within each stratum (by default source x the group's label set) groups
+are ordered by a seeded hash of their id and cut at the ratios, so the assignment never
+depends on row order, and a new source forms new strata without moving existing groups.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pipeline.dedup import hash_bits, near_pairs
+from pipeline.manifest import LABELS, SPLITS, check_conservation, new_rejected, stable_id
+
+STAGE = "split"
+BALANCE = ("none", "undersample")
+
+
+@dataclass(frozen=True)
+class SplitConfig:
+    ratios: dict
+    stratify: tuple[str, ...] = ("source", "label")
+    balance: str = "none"
+    phash_distance: int = 4
+    seed: int = 42
+
+    def __post_init__(self) -> None:
+        if set(self.ratios) != set(SPLITS) or any(v < 0 for v in self.ratios.values()):
+            raise ValueError(f"ratios must give {SPLITS} non-negative shares, got {self.ratios}")
+        if abs(sum(self.ratios.values()) - 1.0) > 1e-6:
+            raise ValueError(f"ratios must sum to 1, got {sum(self.ratios.values())}")
+        if self.balance not in BALANCE:
+            raise ValueError(f"balance must be one of {BALANCE}, got {self.balance!r}")
+        if set(self.stratify) - {"source", "label"}:
+            raise ValueError(f"stratify may name source and label, got {self.stratify}")
+
+
+def _stratum(rows: pd.DataFrame, stratify: tuple[str, ...]) -> str:
+    parts = []
+    if "source" in stratify:
+        parts.append("+".join(sorted(set(rows["source"]))))
+    if "label" in stratify:
+        parts.append("+".join(sorted(set(rows["label"]))))
+    return "|".join(parts)
+
+
+def assign_groups(df: pd.DataFrame, config: SplitConfig) -> dict[str, str]:
+    """group id -> split. Sample counts, not group counts, are cut at the ratios."""
+    sizes = df.groupby("group").size()
+    strata = df.groupby("group").apply(_stratum, config.stratify, include_groups=False)
+    assignment = {}
+    for _, groups in strata.groupby(strata):
+        order = sorted(groups.index, key=lambda g: stable_id(config.seed, g))
+        counts = sizes[order].to_numpy()
+        # each group's position is the midpoint of its samples in the cumulative order
+        position = (np.cumsum(counts) - counts / 2) / counts.sum()
+        bounds = np.cumsum([config.ratios[s] for s in SPLITS])
+        for group, pos in zip(order, position, strict=True):
+            assignment[group] = SPLITS[int(np.searchsorted(bounds, pos, side="right"))]
+    return assignment
+
+
+def undersample(df: pd.DataFrame, seed: int) -> tuple[pd.DataFrame, pd.Series]:
+    """Drop train rows of larger classes (seeded by id) until classes match; (kept, dropped ids)."""
+    train = df[df["split"] == "train"]
+    smallest = train["label"].value_counts().min()
+    dropped = []
+    for _, rows in train.groupby("label"):
+        order = sorted(rows["id"], key=lambda i: stable_id(seed, "undersample", i))
+        dropped.extend(order[smallest:])
+    dropped_ids = pd.Series(sorted(dropped), dtype=str)
+    return df[~df["id"].isin(dropped_ids)], dropped_ids
+
+
+def leakage(df: pd.DataFrame, phash_distance: int) -> dict[str, int]:
+    """Independent check of invariant 3: what crosses splits (every number must be 0)."""
+    per_group = df.groupby("group")["split"].nunique()
+    exact = df.groupby("sha256")["split"].nunique()
+    pairs = near_pairs(hash_bits(df["phash"]), hash_bits(df["phash_mirror"]), phash_distance)
+    splits = df["split"].to_numpy()
+    crossing = int((splits[pairs[:, 0]] != splits[pairs[:, 1]]).sum()) if len(pairs) else 0
+    parents = df.dropna(subset=["parent_id"]).merge(
+        df[["id", "split"]], left_on="parent_id", right_on="id", suffixes=("", "_parent")
+    )
+    return {
+        "groups_crossing_splits": int((per_group > 1).sum()),
+        "identical_pixels_crossing_splits": int((exact > 1).sum()),
+        "near_duplicate_pairs_crossing_splits": crossing,
+        "synthetic_children_apart_from_parent": int((parents["split"] != parents["split_parent"]).sum()),
+    }
+
+
+def counts(df: pd.DataFrame) -> dict:
+    """Per split: label counts and label x source counts."""
+    out = {}
+    for split in SPLITS:
+        part = df[df["split"] == split]
+        out[split] = {
+            "total": len(part),
+            "groups": int(part["group"].nunique()),
+            "labels": {label: int((part["label"] == label).sum()) for label in LABELS},
+            "label_x_source": {
+                f"{label}|{source}": int(n)
+                for (label, source), n in part.groupby(["label", "source"]).size().items()
+            },
+            "synthetic": int(part["synthetic"].fillna(False).astype(bool).sum()),
+        }
+    return out
+
+
+def class_weights(df: pd.DataFrame) -> dict[str, float]:
+    """Inverse-frequency weights of the train split (scikit-learn's 'balanced' formula)."""
+    train = df[df["split"] == "train"]["label"].value_counts()
+    return {label: float(len(df[df["split"] == "train"]) / (len(train) * n)) for label, n in train.items()}
+
+
+def split(df: pd.DataFrame, config: SplitConfig) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """(manifest with `split`, rejected, report) where report holds counts and leakage."""
+    inputs = df["id"]
+    df = df.reset_index(drop=True).copy()
+    df["split"] = df["group"].map(assign_groups(df, config))
+    rejected = new_rejected()
+    if config.balance == "undersample":
+        df, dropped = undersample(df, config.seed)
+        rejected = new_rejected(
+            {"id": i, "stage": STAGE, "reason": "undersampled", "detail": "balance=undersample"}
+            for i in dropped
+        )
+    check_conservation(STAGE, inputs, df["id"], rejected["id"])
+    report = {
+        "counts": counts(df),
+        "leakage": leakage(df, config.phash_distance),
+        "class_weights": class_weights(df),
+    }
+    return df, rejected, report
+
+
+def link_imagefolder(df: pd.DataFrame, root: Path) -> int:
+    """`root/<split>/<label>/<id>.png` hard links (a copy where links are impossible) for
+    tools that want plain ImageFolder trees. Returns the number of files."""
+    for _, row in df.iterrows():
+        target = root / row["split"] / row["label"] / f"{row['id']}.png"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(row["path"], target)
+        except OSError:
+            target.write_bytes(Path(row["path"]).read_bytes())
+    return len(df)

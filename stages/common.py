@@ -1,0 +1,122 @@
+"""What every stage script shares: params parsing, error reporting, the summary line."""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import types
+import typing
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pandas as pd
+import yaml
+
+from pipeline.atomic import write_json
+from pipeline.errors import MasksetError, ParamsError
+from pipeline.manifest import read_manifest, reason_counts, write_manifest, write_rejected
+
+PARAMS_FILE = Path("params.yaml")
+CATALOG_FILE = Path("datasets/sources.yaml")
+COUNTS_DIR = Path("reports/counts")
+C = TypeVar("C")
+
+
+def load_params(path: Path = PARAMS_FILE) -> dict[str, Any]:
+    try:
+        return yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ParamsError(f"cannot read {path}: {exc}") from exc
+
+
+def section(name: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+    params = load_params() if params is None else params
+    value = params.get(name)
+    if not isinstance(value, dict):
+        raise ParamsError(f"params.yaml has no `{name}:` section (see the README's stage table)")
+    return value
+
+
+def _type_ok(value: Any, hint: Any) -> bool:
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(_type_ok(value, arg) for arg in typing.get_args(hint))
+    if hint is type(None):
+        return value is None
+    if hint is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if origin in (tuple, list):
+        return isinstance(value, list | tuple)
+    if origin is dict or hint is dict:
+        return isinstance(value, dict)
+    if isinstance(hint, type):
+        return isinstance(value, hint)
+    return True
+
+
+def to_config(cls: Callable[..., C], values: dict[str, Any], where: str) -> C:
+    """Build the frozen config dataclass `cls` from a params section; unknown keys, missing
+    keys and wrong types fail with the key's full name rather than deep inside a stage."""
+    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = set(values) - set(fields)
+    if unknown:
+        raise ParamsError(f"unknown key(s) {sorted(unknown)} in `{where}`; known: {sorted(fields)}")
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for name, value in values.items():
+        if not _type_ok(value, hints[name]):
+            raise ParamsError(f"`{where}.{name}` must be {hints[name]}, got {value!r}")
+        kwargs[name] = tuple(value) if typing.get_origin(hints[name]) is tuple else value
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError) as exc:
+        raise ParamsError(f"`{where}`: {exc}") from exc
+
+
+def summary(stage: str, n_in: int, kept: pd.DataFrame, rejected: pd.DataFrame) -> None:
+    reasons = ", ".join(f"{k}={v}" for k, v in reason_counts(rejected).items()) or "none"
+    print(f"{stage}: {n_in} in, {len(kept)} out, {len(rejected)} rejected ({reasons})")
+
+
+def run(main: Callable[[], None]) -> None:
+    """Run a stage; a user-fixable error prints its message and exits 2, with no traceback."""
+    try:
+        main()
+    except MasksetError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+
+
+def write_stage_outputs(
+    stage: str, out_dir: Path, n_in: int, kept: pd.DataFrame, rejected: pd.DataFrame
+) -> None:
+    """The manifest, the rejections and a counts file `dvc metrics show` lists per stage."""
+    write_manifest(kept, out_dir / "manifest.parquet")
+    write_rejected(rejected, out_dir / "rejected.parquet")
+    write_json(
+        {
+            "rows_in": n_in,
+            "rows_out": len(kept),
+            "rejected": len(rejected),
+            "rejected_by_reason": reason_counts(rejected),
+        },
+        COUNTS_DIR / f"{stage}.json",
+    )
+    summary(stage, n_in, kept, rejected)
+
+
+def transform(
+    stage: str,
+    config_cls: Callable[..., C],
+    step: Callable[[pd.DataFrame, C], tuple[pd.DataFrame, pd.DataFrame]],
+    source: Path,
+    out_dir: Path,
+) -> None:
+    """The whole of a manifest-in, manifest-out stage: params -> step -> outputs."""
+    config = to_config(config_cls, section(stage), stage)
+    df = read_manifest(source / "manifest.parquet")
+    kept, rejected = step(df, config)
+    write_stage_outputs(stage, out_dir, len(df), kept, rejected)

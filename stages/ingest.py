@@ -1,0 +1,39 @@
+"""ingest: every enabled source's raw files into one manifest of face crops."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from pipeline.errors import SourceError
+from pipeline.ingest import IngestConfig, ingest_source
+from pipeline.sources import get_source, load_catalog
+from stages.common import CATALOG_FILE, load_params, run, section, to_config, write_stage_outputs
+
+RAW = Path("datasets/raw")
+OUT = Path("datasets/ingest")
+
+
+def main() -> None:
+    params = load_params()
+    config = to_config(IngestConfig, section("ingest", params), "ingest")
+    catalog = load_catalog(CATALOG_FILE)
+    keys = params.get("sources") or []
+    if not keys:
+        raise SourceError("params.yaml `sources:` is empty: name at least one catalog source")
+    manifests, rejections = [], []
+    for key in keys:
+        source = get_source(catalog, key)
+        root = RAW / key
+        if not root.is_dir():
+            raise SourceError(f"{root} does not exist: run `dvc repro download@{key}` first")
+        kept, rejected = ingest_source(source, root, config, OUT / "faces", Path.cwd())
+        manifests.append(kept)
+        rejections.append(rejected)
+    kept, rejected = pd.concat(manifests), pd.concat(rejections)
+    write_stage_outputs("ingest", OUT, len(kept) + len(rejected), kept, rejected)
+
+
+if __name__ == "__main__":
+    run(main)

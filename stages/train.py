@@ -1,0 +1,44 @@
+"""train@<model>: fit one model of `train.models` on the split, logging curves with dvclive."""
+
+import sys
+from pathlib import Path
+
+from dvclive import Live
+
+from pipeline.errors import ParamsError
+from pipeline.manifest import read_manifest
+from pipeline.train import TrainConfig, save_model, train
+from stages.common import run, section, to_config
+
+
+def main() -> None:
+    if len(sys.argv) != 2:
+        raise ParamsError("usage: python -m stages.train <model name from params.yaml train.models>")
+    name = sys.argv[1]
+    params = section("train")
+    models = params.get("models", {})
+    if name not in models:
+        raise ParamsError(f"train.models has no {name!r}; it has {sorted(models)}")
+    values = dict(models[name]) | {
+        "seed": params.get("seed", 0),
+        "threads": params.get("threads", 2),
+    }
+    config = to_config(TrainConfig, values, f"train.models.{name}")
+    df = read_manifest(Path("datasets/split/manifest.parquet"))
+    with Live(dir=f"dvclive/train/{name}", dvcyaml=None, save_dvc_exp=False) as live:
+
+        def log(metrics: dict[str, float]) -> None:
+            for key, value in metrics.items():
+                live.log_metric(key, value)
+            live.next_step()
+
+        model, meta = train(df, config, log)
+    save_model(model, meta, Path("models") / name)
+    print(
+        f"train@{name}: best epoch {meta['best_epoch']}, val F1 {meta['best_val_f1_macro']:.3f}, "
+        f"{meta['train_images_per_second']:.0f} images/s on {meta['train_rows']} train rows"
+    )
+
+
+if __name__ == "__main__":
+    run(main)
