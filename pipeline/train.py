@@ -144,7 +144,7 @@ def train(
             loss = loss_fn(model(normalise(batch)), y_train[idx])
             loss.backward()
             opt.step()
-            total += float(loss) * len(idx)
+            total += loss.item() * len(idx)
             seen += len(idx)
         logits = predict_logits(model, x_val)
         val_loss = float(nn.functional.cross_entropy(logits, y_val)) if len(y_val) else float("nan")

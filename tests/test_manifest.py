@@ -1,0 +1,82 @@
+import pandas as pd
+import pytest
+
+from pipeline.errors import InvariantError
+from pipeline.manifest import (
+    LABELS,
+    check_conservation,
+    new_manifest,
+    read_manifest,
+    stable_id,
+    validate,
+    write_manifest,
+)
+
+
+def rows(n: int) -> list[dict]:
+    return [
+        {"id": f"id{i}", "source": "s", "origin": f"f{i}.png", "path": f"p{i}.png", "width": 10,
+         "height": 10, "label": LABELS[i % 2], "group": f"g{i // 2}", "box": [0, 0, 10, 10],
+         "synthetic": False}
+        for i in range(n)
+    ]
+
+
+def test_roundtrip_keeps_values_and_sorts_by_id(tmp_path):
+    df = new_manifest(reversed(rows(5)))
+    write_manifest(df, tmp_path / "m.parquet")
+    back = read_manifest(tmp_path / "m.parquet")
+    assert list(back["id"]) == sorted(df["id"])
+    assert list(back.loc[0, "box"]) == [0, 0, 10, 10]
+    assert back["label"].isin(LABELS).all()
+
+
+def test_same_content_gives_identical_files(tmp_path):
+    write_manifest(new_manifest(rows(6)), tmp_path / "a.parquet")
+    write_manifest(new_manifest(list(reversed(rows(6)))), tmp_path / "b.parquet")
+    assert (tmp_path / "a.parquet").read_bytes() == (tmp_path / "b.parquet").read_bytes()
+
+
+def test_unknown_column_is_refused():
+    with pytest.raises(ValueError, match="not in the schema"):
+        new_manifest([{"id": "a", "lable": "mask"}])
+
+
+@pytest.mark.parametrize("bad", ["0", "1", "with_mask", None])
+def test_labels_outside_the_convention_are_refused(bad):
+    df = new_manifest(rows(2))
+    df.loc[0, "label"] = bad
+    with pytest.raises(InvariantError, match="labels outside"):
+        validate(df)
+
+
+def test_duplicate_ids_are_refused():
+    df = new_manifest(rows(2))
+    df.loc[1, "id"] = "id0"
+    with pytest.raises(InvariantError, match="duplicate ids"):
+        validate(df)
+
+
+def test_conservation_accepts_a_partition():
+    check_conservation("s", ["a", "b", "c"], ["a", "x"], ["b", "c"], created=["x"])
+
+
+@pytest.mark.parametrize(
+    ("kept", "rejected", "message"),
+    [
+        (["a"], ["b"], "neither kept nor rejected"),
+        (["a", "b"], ["b", "c"], "kept and rejected at once"),
+        (["a", "b", "c", "z"], [], "from nowhere"),
+        (["a", "a", "b", "c"], [], "twice"),
+    ],
+)
+def test_conservation_catches_lost_and_invented_rows(kept, rejected, message):
+    with pytest.raises(InvariantError, match=message):
+        check_conservation("s", ["a", "b", "c"], kept, rejected)
+
+
+def test_stable_id_depends_on_every_part_only():
+    assert stable_id("a", 1, (0, 1)) == stable_id("a", 1, (0, 1))
+    assert stable_id("a", 1) != stable_id("a", 2)
+    assert stable_id("ab", "c") != stable_id("a", "bc")
+    assert isinstance(pd.Series([stable_id("x")]).iloc[0], str)
