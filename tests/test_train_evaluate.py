@@ -1,0 +1,78 @@
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from sklearn.metrics import f1_score, precision_score
+
+from pipeline.errors import MasksetError
+from pipeline.evaluate import classification_metrics, evaluate, predictions
+from pipeline.manifest import new_manifest
+from pipeline.models import ARCHITECTURES, build_model
+from pipeline.train import TrainConfig, load_model, save_model, train
+from tests.conftest import write_image
+
+
+@pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
+@pytest.mark.parametrize("classes", [2, 3])
+def test_models_give_one_logit_per_class(arch, classes):
+    model = build_model(arch, classes, 1, 64)
+    assert model(torch.zeros(4, 1, 64, 64)).shape == (4, classes)
+
+
+@pytest.fixture
+def separable(tmp_path, rng):
+    """Bright faces are masked, dark ones are not: a toy set any model must learn."""
+    rows = []
+    for i in range(60):
+        label = "mask" if i % 2 else "no_mask"
+        base = 200 if label == "mask" else 50
+        img = np.clip(base + rng.normal(0, 20, (32, 32, 3)), 0, 255).astype(np.uint8)
+        path = write_image(tmp_path / f"{i}.png", img)
+        rows.append({"id": f"r{i}", "source": "toy", "origin": path.name, "path": str(path),
+                     "label": label, "group": f"g{i}", "synthetic": False,
+                     "split": ["train", "train", "train", "val", "test"][i % 5]})
+    return new_manifest(rows)
+
+
+def test_loss_falls_and_model_round_trips(separable, tmp_path):
+    logged = []
+    config = TrainConfig(arch="model1", image_size=32, epochs=4, batch_size=8, lr=0.01,
+                         augment={"hflip": True})
+    model, meta = train(separable, config, logged.append)
+    assert len(logged) == 4
+    assert logged[-1]["train_loss"] < logged[0]["train_loss"]
+    assert meta["classes"] == ["mask", "no_mask"] and meta["best_val_f1_macro"] > 0.9
+    save_model(model, meta, tmp_path / "m")
+    loaded, meta2 = load_model(tmp_path / "m")
+    preds = predictions(loaded, meta2, separable)
+    assert (preds["correct"]).mean() > 0.9
+    assert np.allclose(preds[["prob_mask", "prob_no_mask"]].sum(1), 1.0, atol=1e-5)
+
+
+def test_one_class_train_split_fails_clearly(separable):
+    only = separable[separable["label"] == "no_mask"]
+    with pytest.raises(MasksetError, match="two classes"):
+        train(only, TrainConfig(epochs=1), lambda m: None)
+
+
+def test_metrics_match_scikit_learn():
+    truth = pd.Series(["mask", "mask", "no_mask", "no_mask", "no_mask", "mask"])
+    pred = pd.Series(["mask", "no_mask", "no_mask", "mask", "no_mask", "mask"])
+    m = classification_metrics(truth, pred, ["mask", "no_mask"])
+    assert m["accuracy"] == pytest.approx(4 / 6)
+    assert m["f1_macro"] == pytest.approx(f1_score(truth, pred, average="macro"))
+    assert m["per_class"]["mask"]["precision"] == pytest.approx(precision_score(truth, pred, pos_label="mask"))
+
+
+def test_evaluate_uses_test_rows_only():
+    preds = pd.DataFrame({
+        "id": list("abcd"), "split": ["test", "test", "train", "test"], "source": "s",
+        "label": ["mask", "no_mask", "mask", "no_mask"], "synthetic": False,
+        "prediction": ["mask", "mask", "no_mask", "no_mask"],
+        "prob_mask": [0.9, 0.6, 0.2, 0.1], "prob_no_mask": [0.1, 0.4, 0.8, 0.9],
+    })
+    metrics, confusion, roc = evaluate(preds, ["mask", "no_mask"])
+    assert metrics["n"] == 3 and metrics["accuracy"] == pytest.approx(2 / 3)
+    assert metrics["confusion_matrix"]["matrix"] == [[1, 0], [1, 1]]
+    assert len(confusion) == 3 and metrics["roc_auc_mask"] == 1.0
+    assert metrics["per_source"]["s"]["n"] == 3
