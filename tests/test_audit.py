@@ -9,8 +9,10 @@ from pipeline.manifest import new_manifest
 from pipeline.skin_tone import estimate, ita_bin
 
 
-@pytest.mark.parametrize(("ita", "name"), [(60, "very_light"), (45, "light"), (30, "intermediate"),
-                                            (15, "tan"), (0, "brown"), (-45, "dark")])
+@pytest.mark.parametrize(
+    ("ita", "name"),
+    [(60, "very_light"), (45, "light"), (30, "intermediate"), (15, "tan"), (0, "brown"), (-45, "dark")],
+)
 def test_ita_bins(ita, name):
     assert ita_bin(ita) == name
 
@@ -18,8 +20,17 @@ def test_ita_bins(ita, name):
 @pytest.fixture
 def utk(utk_faces):
     df = new_manifest(
-        {"id": p.name, "source": "utk", "origin": p.name, "path": str(p), "label": "no_mask",
-         "group": p.name, "synthetic": False, "race": p.name.split("_")[2], "split": "test"}
+        {
+            "id": p.name,
+            "source": "utk",
+            "origin": p.name,
+            "path": str(p),
+            "label": "no_mask",
+            "group": p.name,
+            "synthetic": False,
+            "race": p.name.split("_")[2],
+            "split": "test",
+        }
         for p in utk_faces
     )
     out, _ = add_landmarks(df, LandmarksConfig(workers=2))

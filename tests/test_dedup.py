@@ -9,9 +9,19 @@ from pipeline.manifest import new_manifest
 
 
 def row(i: str, rgb: np.ndarray, label: str = "no_mask", group: str | None = None, **extra) -> dict:
-    return {"id": i, "source": "s", "origin": f"{i}.png", "path": f"{i}.png", "width": rgb.shape[1],
-            "height": rgb.shape[0], "label": label, "group": group or f"g{i}", "synthetic": False,
-            **content_hashes(rgb), **extra}
+    return {
+        "id": i,
+        "source": "s",
+        "origin": f"{i}.png",
+        "path": f"{i}.png",
+        "width": rgb.shape[1],
+        "height": rgb.shape[0],
+        "label": label,
+        "group": group or f"g{i}",
+        "synthetic": False,
+        **content_hashes(rgb),
+        **extra,
+    }
 
 
 @pytest.fixture
@@ -68,6 +78,5 @@ def test_near_pairs_matches_brute_force(rng):
     hexes[10] = hexes[3]
     bits = hash_bits(hexes)
     pairs = {tuple(p) for p in near_pairs(bits, bits, 20, chunk=64)}
-    brute = {(i, j) for i in range(300) for j in range(i + 1, 300)
-             if (bits[i] != bits[j]).sum() <= 20}
+    brute = {(i, j) for i in range(300) for j in range(i + 1, 300) if (bits[i] != bits[j]).sum() <= 20}
     assert pairs == brute and (3, 10) in pairs

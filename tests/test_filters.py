@@ -8,8 +8,15 @@ from tests.conftest import write_image
 
 def manifest(paths):
     return new_manifest(
-        {"id": p.stem, "source": "s", "origin": p.name, "path": str(p), "label": "no_mask",
-         "group": p.stem, "synthetic": False}
+        {
+            "id": p.stem,
+            "source": "s",
+            "origin": p.name,
+            "path": str(p),
+            "label": "no_mask",
+            "group": p.stem,
+            "synthetic": False,
+        }
         for p in paths
     )
 

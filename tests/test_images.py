@@ -24,7 +24,7 @@ def test_exif_rotation_is_applied(tmp_path, face):
 def test_odd_colour_modes_become_rgb(tmp_path, face, mode):
     im = Image.fromarray(face)
     if mode == "I;16":
-        im = Image.fromarray((np.asarray(im.convert("L")).astype(np.uint16) * 257))
+        im = Image.fromarray(np.asarray(im.convert("L")).astype(np.uint16) * 257)
     else:
         im = im.convert(mode)
     ext = "jpg" if mode == "CMYK" else "png"

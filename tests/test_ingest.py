@@ -13,16 +13,25 @@ from tests.conftest import ROOT, write_image
 KAGGLE = parse_source(
     "kaggle_face_mask_detection",
     {
-        "title": "Face Mask Detection", "licence": "CC0", "citation": "andrewmvd", "fetch": {},
-        "label_map": {"with_mask": "mask", "without_mask": "no_mask",
-                      "mask_weared_incorrect": "incorrect_mask"},
+        "title": "Face Mask Detection",
+        "licence": "CC0",
+        "citation": "andrewmvd",
+        "fetch": {},
+        "label_map": {
+            "with_mask": "mask",
+            "without_mask": "no_mask",
+            "mask_weared_incorrect": "incorrect_mask",
+        },
         "parts": [{"path": ".", "layout": "voc", "faces": "boxes"}],
     },
 )
 FOLDERS = parse_source(
     "folders",
     {
-        "title": "t", "licence": "l", "citation": "c", "fetch": {},
+        "title": "t",
+        "licence": "l",
+        "citation": "c",
+        "fetch": {},
         "label_map": {"with_mask": "mask", "without_mask": "no_mask"},
         "parts": [{"path": "data", "layout": "folder_per_class", "faces": "crops"}],
     },
@@ -37,8 +46,11 @@ def test_every_voc_box_is_a_crop_or_a_rejection(voc_sample, tmp_path):
     for xml in (voc_sample / "annotations").glob("*.xml"):
         raw.update(o.findtext("name") for o in SafeET.parse(xml).getroot().iter("object"))
     assert sum(raw.values()) == 661 == len(kept) + len(rejected)
-    got = Counter(kept["label_raw"]) + Counter(rejected["label"].map(
-        {"mask": "with_mask", "no_mask": "without_mask", "incorrect_mask": "mask_weared_incorrect"}))
+    got = Counter(kept["label_raw"]) + Counter(
+        rejected["label"].map(
+            {"mask": "with_mask", "no_mask": "without_mask", "incorrect_mask": "mask_weared_incorrect"}
+        )
+    )
     assert got == raw
     assert set(rejected["reason"]) <= {"tiny_box"}
     assert rejected["detail"].str.contains("min_face").all()
@@ -80,8 +92,12 @@ def test_bad_and_unlabelled_files_are_rejected_with_reasons(tmp_path, rng):
     kept, rejected = ingest_source(FOLDERS, tmp_path / "src", IngestConfig(workers=1), tmp_path, tmp_path)
     assert sorted(kept["label"]) == ["mask", "no_mask"]
     reasons = dict(zip(rejected["origin"].map(lambda o: Path(o).name), rejected["reason"], strict=True))
-    assert reasons == {"empty.jpg": "empty_file", "notes.txt": "not_an_image",
-                       "odd.png": "unknown_label", "loose.png": "no_label"}
+    assert reasons == {
+        "empty.jpg": "empty_file",
+        "notes.txt": "not_an_image",
+        "odd.png": "unknown_label",
+        "loose.png": "no_label",
+    }
     assert "sunglasses" in rejected.loc[rejected["reason"] == "unknown_label", "detail"].item()
 
 
@@ -108,8 +124,9 @@ def test_hostile_xml_is_refused_and_other_photos_survive(voc_sample, tmp_path):
 def test_demo_source_ingests_faces_and_detects_photo_faces(tmp_path):
     build_demo(tmp_path / "raw", lfw_faces=5)
     catalog = load_catalog(ROOT / "datasets" / "sources.yaml")
-    kept, rejected = ingest_source(catalog["demo"], tmp_path / "raw", IngestConfig(workers=1),
-                                   tmp_path / "faces", tmp_path)
+    kept, rejected = ingest_source(
+        catalog["demo"], tmp_path / "raw", IngestConfig(workers=1), tmp_path / "faces", tmp_path
+    )
     assert len(rejected) == 0
     photos = kept[kept["origin"].str.startswith("photos/")]
     # one face each: the detector's low-scoring hit on the astronaut's badge is dropped

@@ -9,8 +9,15 @@ from tests.conftest import write_image
 
 def manifest(paths):
     return new_manifest(
-        {"id": f"r{i}", "source": "s", "origin": str(p), "path": str(p), "label": "no_mask",
-         "group": f"g{i}", "synthetic": False}
+        {
+            "id": f"r{i}",
+            "source": "s",
+            "origin": str(p),
+            "path": str(p),
+            "label": "no_mask",
+            "group": f"g{i}",
+            "synthetic": False,
+        }
         for i, p in enumerate(paths)
     )
 

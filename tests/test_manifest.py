@@ -15,9 +15,18 @@ from pipeline.manifest import (
 
 def rows(n: int) -> list[dict]:
     return [
-        {"id": f"id{i}", "source": "s", "origin": f"f{i}.png", "path": f"p{i}.png", "width": 10,
-         "height": 10, "label": LABELS[i % 2], "group": f"g{i // 2}", "box": [0, 0, 10, 10],
-         "synthetic": False}
+        {
+            "id": f"id{i}",
+            "source": "s",
+            "origin": f"f{i}.png",
+            "path": f"p{i}.png",
+            "width": 10,
+            "height": 10,
+            "label": LABELS[i % 2],
+            "group": f"g{i // 2}",
+            "box": [0, 0, 10, 10],
+            "synthetic": False,
+        }
         for i in range(n)
     ]
 

@@ -19,10 +19,22 @@ def data(n_groups: int = 60, source: str = "a") -> pd.DataFrame:
         for k in range(1 + g % 3):  # multi-face photos: 1-3 crops per group
             i = f"{source}{g}_{k}"
             h = phash_for(hash((source, g, k)) % 10**9)
-            rows.append({"id": i, "source": source, "origin": f"{g}.png", "path": f"{i}.png",
-                         "label": "mask" if g % 2 else "no_mask", "group": f"{source}{g}",
-                         "sha256": stable_id("px", i), "phash": h, "phash_mirror": h,
-                         "synthetic": False, "width": 50, "height": 50})
+            rows.append(
+                {
+                    "id": i,
+                    "source": source,
+                    "origin": f"{g}.png",
+                    "path": f"{i}.png",
+                    "label": "mask" if g % 2 else "no_mask",
+                    "group": f"{source}{g}",
+                    "sha256": stable_id("px", i),
+                    "phash": h,
+                    "phash_mirror": h,
+                    "synthetic": False,
+                    "width": 50,
+                    "height": 50,
+                }
+            )
     return new_manifest(rows)
 
 
@@ -69,7 +81,9 @@ def test_leakage_check_sees_a_planted_leak():
     df, _, _ = split(data(), SplitConfig(ratios=RATIOS))
     train_row = df[df["split"] == "train"].index[0]
     test_row = df[df["split"] == "test"].index[0]
-    df.loc[test_row, ["phash", "phash_mirror", "sha256"]] = df.loc[train_row, ["phash", "phash_mirror", "sha256"]]
+    df.loc[test_row, ["phash", "phash_mirror", "sha256"]] = df.loc[
+        train_row, ["phash", "phash_mirror", "sha256"]
+    ]
     df.loc[test_row, "group"] = df.loc[train_row, "group"]
     leaks = leakage(df, 4)
     assert leaks["groups_crossing_splits"] == 1
@@ -79,8 +93,14 @@ def test_leakage_check_sees_a_planted_leak():
 
 def test_undersample_balances_train_and_records_what_it_dropped():
     df = data()
-    df = pd.concat([df, df[df["label"] == "no_mask"].assign(
-        id=lambda d: "extra_" + d["id"], sha256=lambda d: "x" + d["sha256"])])
+    df = pd.concat(
+        [
+            df,
+            df[df["label"] == "no_mask"].assign(
+                id=lambda d: "extra_" + d["id"], sha256=lambda d: "x" + d["sha256"]
+            ),
+        ]
+    )
     out, rejected, report = split(df, SplitConfig(ratios=RATIOS, balance="undersample"))
     labels = report["counts"]["train"]["labels"]
     assert labels["mask"] == labels["no_mask"]

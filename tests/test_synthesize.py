@@ -11,8 +11,17 @@ from pipeline.synthesize import SynthesizeConfig, synthesize
 @pytest.fixture
 def landmarked(utk_faces):
     df = new_manifest(
-        {"id": f"r{i}", "source": "utk", "origin": p.name, "path": str(p), "label": "no_mask",
-         "group": f"g{i}", "synthetic": False, "width": 200, "height": 200}
+        {
+            "id": f"r{i}",
+            "source": "utk",
+            "origin": p.name,
+            "path": str(p),
+            "label": "no_mask",
+            "group": f"g{i}",
+            "synthetic": False,
+            "width": 200,
+            "height": 200,
+        }
         for i, p in enumerate(utk_faces[:10])
     )
     out, _ = add_landmarks(df, LandmarksConfig(workers=2))
@@ -51,7 +60,8 @@ def test_selection_and_rendering_are_deterministic(landmarked, tmp_path):
     # a face's fate does not depend on what else is in the set
     c, _ = synthesize(landmarked.iloc[:5], config, tmp_path / "c", tmp_path)
     assert set(c.loc[c["synthetic"], "parent_id"]) == set(
-        a.loc[a["synthetic"] & a["parent_id"].isin(landmarked["id"].iloc[:5]), "parent_id"])
+        a.loc[a["synthetic"] & a["parent_id"].isin(landmarked["id"].iloc[:5]), "parent_id"]
+    )
 
 
 @pytest.mark.realdata
@@ -59,8 +69,9 @@ def test_faces_without_landmarks_are_rejected_not_skipped(landmarked, tmp_path):
     broken = landmarked.copy()
     broken["landmarks"] = None
     broken["landmark_error"] = "implausible_geometry"
-    out, rejected = synthesize(broken, SynthesizeConfig(sources=("utk",), fraction=1.0, workers=1),
-                               tmp_path, tmp_path)
+    out, rejected = synthesize(
+        broken, SynthesizeConfig(sources=("utk",), fraction=1.0, workers=1), tmp_path, tmp_path
+    )
     assert len(out) == 10 and len(rejected) == 10
     assert set(rejected["reason"]) == {"no_landmarks"}
     assert rejected["detail"].str.contains("implausible_geometry").all()

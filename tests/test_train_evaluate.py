@@ -28,16 +28,26 @@ def separable(tmp_path, rng):
         base = 200 if label == "mask" else 50
         img = np.clip(base + rng.normal(0, 20, (32, 32, 3)), 0, 255).astype(np.uint8)
         path = write_image(tmp_path / f"{i}.png", img)
-        rows.append({"id": f"r{i}", "source": "toy", "origin": path.name, "path": str(path),
-                     "label": label, "group": f"g{i}", "synthetic": False,
-                     "split": ["train", "train", "train", "val", "test"][i % 5]})
+        rows.append(
+            {
+                "id": f"r{i}",
+                "source": "toy",
+                "origin": path.name,
+                "path": str(path),
+                "label": label,
+                "group": f"g{i}",
+                "synthetic": False,
+                "split": ["train", "train", "train", "val", "test"][i % 5],
+            }
+        )
     return new_manifest(rows)
 
 
 def test_loss_falls_and_model_round_trips(separable, tmp_path):
     logged = []
-    config = TrainConfig(arch="model1", image_size=32, epochs=4, batch_size=8, lr=0.01,
-                         augment={"hflip": True})
+    config = TrainConfig(
+        arch="model1", image_size=32, epochs=4, batch_size=8, lr=0.01, augment={"hflip": True}
+    )
     model, meta = train(separable, config, logged.append)
     assert len(logged) == 4
     assert logged[-1]["train_loss"] < logged[0]["train_loss"]
@@ -61,16 +71,24 @@ def test_metrics_match_scikit_learn():
     m = classification_metrics(truth, pred, ["mask", "no_mask"])
     assert m["accuracy"] == pytest.approx(4 / 6)
     assert m["f1_macro"] == pytest.approx(f1_score(truth, pred, average="macro"))
-    assert m["per_class"]["mask"]["precision"] == pytest.approx(precision_score(truth, pred, pos_label="mask"))
+    assert m["per_class"]["mask"]["precision"] == pytest.approx(
+        precision_score(truth, pred, pos_label="mask")
+    )
 
 
 def test_evaluate_uses_test_rows_only():
-    preds = pd.DataFrame({
-        "id": list("abcd"), "split": ["test", "test", "train", "test"], "source": "s",
-        "label": ["mask", "no_mask", "mask", "no_mask"], "synthetic": False,
-        "prediction": ["mask", "mask", "no_mask", "no_mask"],
-        "prob_mask": [0.9, 0.6, 0.2, 0.1], "prob_no_mask": [0.1, 0.4, 0.8, 0.9],
-    })
+    preds = pd.DataFrame(
+        {
+            "id": list("abcd"),
+            "split": ["test", "test", "train", "test"],
+            "source": "s",
+            "label": ["mask", "no_mask", "mask", "no_mask"],
+            "synthetic": False,
+            "prediction": ["mask", "mask", "no_mask", "no_mask"],
+            "prob_mask": [0.9, 0.6, 0.2, 0.1],
+            "prob_no_mask": [0.1, 0.4, 0.8, 0.9],
+        }
+    )
     metrics, confusion, roc = evaluate(preds, ["mask", "no_mask"])
     assert metrics["n"] == 3 and metrics["accuracy"] == pytest.approx(2 / 3)
     assert metrics["confusion_matrix"]["matrix"] == [[1, 0], [1, 1]]
