@@ -19,6 +19,7 @@ os.environ.setdefault("FIFTYONE_DATABASE_VALIDATION", "false")
 import fiftyone as fo
 import fiftyone.brain as fob
 import pandas as pd
+import psutil
 from fiftyone import ViewField as F
 
 from pipeline.manifest import Label

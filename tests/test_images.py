@@ -61,7 +61,7 @@ def test_truncated_jpeg_is_rejected(tmp_path, face):
 
 def test_png_named_jpg_is_rejected(tmp_path, face):
     path = write_image(tmp_path / "fake.jpg", face, format="PNG")
-    with pytest.raises(ImageRejected, match="PNG data in a .jpg file"):
+    with pytest.raises(ImageRejected, match=r"PNG data in a \.jpg file"):
         load_rgb(path)
 
 

@@ -93,4 +93,5 @@ def test_evaluate_uses_test_rows_only():
     assert metrics["n"] == 3 and metrics["accuracy"] == pytest.approx(2 / 3)
     assert metrics["confusion_matrix"]["matrix"] == [[1, 0], [1, 1]]
     assert len(confusion) == 3 and metrics["roc_auc_mask"] == 1.0
+    assert roc["tpr"].iloc[-1] == 1.0 and roc["fpr"].iloc[0] == 0.0
     assert metrics["per_source"]["s"]["n"] == 3
