@@ -26,6 +26,7 @@ from pipeline.parallel import parallel_map
 from pipeline.skin_tone import ITA_BINS, estimate
 
 BINS = [name for name, _ in ITA_BINS] + ["unknown"]
+MIN_KNOWN_FOR_ASSOCIATION = 20
 
 
 @dataclass(frozen=True)
@@ -67,10 +68,10 @@ def crosstab(df: pd.DataFrame, column: str, values: list[str]) -> dict:
 
 def cramers_v(df: pd.DataFrame, column: str) -> float | None:
     """Association between label and `column` (0 none, 1 one determines the other), over rows
-    where the attribute is known."""
+    where the attribute is known; None when too few are known for the number to mean anything."""
     known = df[df[column] != "unknown"]
     table = pd.crosstab(known["label"], known[column])
-    if table.shape[0] < 2 or table.shape[1] < 2:
+    if len(known) < MIN_KNOWN_FOR_ASSOCIATION or table.shape[0] < 2 or table.shape[1] < 2:
         return None
     return float(association(table.to_numpy(), method="cramer"))
 
