@@ -15,6 +15,18 @@ def _flat_features(features: nn.Module, in_channels: int, image_size: int) -> in
         return int(features(torch.zeros(1, in_channels, image_size, image_size)).numel())
 
 
+def _with_head(
+    features: nn.Module, in_channels: int, image_size: int, num_classes: int, dropout: float
+) -> nn.Module:
+    """Both seed CNNs end the same way: FC 512 (optionally dropout), FC 256, classifier."""
+    n = _flat_features(features, in_channels, image_size)
+    head: list[nn.Module] = [nn.Linear(n, 512), nn.ReLU()]
+    if dropout:
+        head.append(nn.Dropout(dropout))
+    head += [nn.Linear(512, 256), nn.ReLU(), nn.Linear(256, num_classes)]
+    return nn.Sequential(features, *head)
+
+
 def simple_cnn(num_classes: int, in_channels: int, image_size: int) -> nn.Module:
     """The Udacity study's benchmark CNN: four conv + max-pool blocks (32@5x5, 64@3x3,
     128@3x3, 64@3x3), then FC 512 with dropout, FC 256 and the classifier."""
@@ -33,16 +45,7 @@ def simple_cnn(num_classes: int, in_channels: int, image_size: int) -> nn.Module
         nn.MaxPool2d(2),
         nn.Flatten(),
     )
-    n = _flat_features(features, in_channels, image_size)
-    return nn.Sequential(
-        features,
-        nn.Linear(n, 512),
-        nn.ReLU(),
-        nn.Dropout(0.5),
-        nn.Linear(512, 256),
-        nn.ReLU(),
-        nn.Linear(256, num_classes),
-    )
+    return _with_head(features, in_channels, image_size, num_classes, dropout=0.5)
 
 
 def model1(num_classes: int, in_channels: int, image_size: int) -> nn.Module:
@@ -60,15 +63,7 @@ def model1(num_classes: int, in_channels: int, image_size: int) -> nn.Module:
         nn.MaxPool2d(2),
         nn.Flatten(),
     )
-    n = _flat_features(features, in_channels, image_size)
-    return nn.Sequential(
-        features,
-        nn.Linear(n, 512),
-        nn.ReLU(),
-        nn.Linear(512, 256),
-        nn.ReLU(),
-        nn.Linear(256, num_classes),
-    )
+    return _with_head(features, in_channels, image_size, num_classes, dropout=0.0)
 
 
 ARCHITECTURES: dict[str, Callable[[int, int, int], nn.Module]] = {

@@ -1,0 +1,89 @@
+"""Throughput of the per-image stages on the real samples in ../shared/data.
+
+python benchmarks/stages.py          # prints a Markdown table; paste it into README.md
+"""
+
+from __future__ import annotations
+
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from pipeline.dedup import hash_bits, near_pairs  # noqa: E402
+from pipeline.ingest import IngestConfig, ingest_source  # noqa: E402
+from pipeline.landmarks import LandmarksConfig, add_landmarks  # noqa: E402
+from pipeline.sources import parse_source  # noqa: E402
+from pipeline.synthesize import SynthesizeConfig, synthesize  # noqa: E402
+
+SHARED = ROOT.parent / "shared" / "data"
+VOC = parse_source(
+    "kaggle",
+    {
+        "title": "t",
+        "licence": "CC0",
+        "citation": "c",
+        "fetch": {},
+        "label_map": {
+            "with_mask": "mask",
+            "without_mask": "no_mask",
+            "mask_weared_incorrect": "incorrect_mask",
+        },
+        "parts": [{"path": ".", "layout": "voc", "faces": "boxes"}],
+    },
+)
+
+
+def timed(fn):
+    start = time.perf_counter()
+    result = fn()
+    return result, time.perf_counter() - start
+
+
+def main() -> None:
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        for workers in (1, 2):
+            (kept, rejected), s = timed(
+                lambda w=workers: ingest_source(
+                    VOC,
+                    SHARED / "kaggle-face-mask-detection-sample",
+                    IngestConfig(workers=w),
+                    tmp / f"i{w}",
+                    tmp,
+                )
+            )
+            rows.append(("ingest (VOC sample, 125 photos)", workers, len(kept) + len(rejected), s))
+        utk = pd.DataFrame({"id": [p.name for p in sorted((SHARED / "utkface-sample").glob("*.jpg"))]})
+        utk["path"] = [str(SHARED / "utkface-sample" / i) for i in utk["id"]]
+        utk = utk.assign(source="utk", origin=utk["id"], label="no_mask", group=utk["id"], synthetic=False)
+        for workers in (1, 2):
+            (lm, _), s = timed(lambda w=workers: add_landmarks(utk, LandmarksConfig(workers=w)))
+            rows.append(("landmarks (UTKFace 200px)", workers, len(lm), s))
+        for workers in (1, 2):
+            config = SynthesizeConfig(sources=("utk",), fraction=1.0, workers=workers)
+            (out, _), s = timed(lambda c=config, w=workers: synthesize(lm, c, tmp / f"s{w}", tmp))
+            rows.append(("synthesize (surgical, UTKFace)", workers, int(out["synthetic"].sum()), s))
+        rng = np.random.default_rng(0)
+        for n in (10_000, 50_000):
+            bits = hash_bits(pd.Series([f"{int(x):016x}" for x in rng.integers(0, 2**63, n)]))
+            _, s = timed(lambda b=bits: near_pairs(b, b, 4))
+            rows.append((f"dedup near-pair search ({n:,} hashes)", 1, n, s))
+    print("| step | workers | items | seconds | items/s |")
+    print("|---|---|---|---|---|")
+    for name, workers, n, s in rows:
+        print(f"| {name} | {workers} | {n} | {s:.2f} | {n / s:.0f} |")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"\npeak RSS of this process: {peak:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()
