@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+from pathlib import Path
 
 import yaml
 
@@ -16,6 +18,37 @@ def _inspect_params() -> dict:
             return (yaml.safe_load(f) or {}).get("inspect", {})
     except OSError:
         return {}
+
+
+def _sources(as_json: bool) -> int:
+    from pipeline.download import source_status
+    from pipeline.fetch.pins import read_lock
+    from pipeline.sources import load_catalog
+
+    try:
+        with open("params.yaml") as f:
+            enabled = (yaml.safe_load(f) or {}).get("sources") or []
+        rows = source_status(
+            load_catalog(Path("datasets/sources.yaml")),
+            enabled,
+            Path("datasets/raw"),
+            read_lock(Path("datasets/sources.lock")),
+        )
+    except (MasksetError, OSError) as exc:
+        print(f"error: {exc} (run maskset sources from the project folder)", file=sys.stderr)
+        return 2
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    print(f"{'':2}{'source':28}{'kind':8}{'downloaded':14}{'pinned':8}published / licence")
+    for row in rows:
+        mark = "* " if row["enabled"] else "  "
+        print(
+            f"{mark}{row['key']:28}{row['kind']:8}{row['downloaded']:14}{row['pinned']:<8}{row['published']}"
+        )
+        print(f"{'':60}{row['licence'][:100]}")
+    print("\n* enabled in params.yaml `sources:`; details and citations in datasets/sources.yaml")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,7 +64,11 @@ def main(argv: list[str] | None = None) -> int:
         help="interface to listen on; 0.0.0.0 exposes the App to the network (remote use)",
     )
     app.add_argument("--view", default=None, help="a saved view, e.g. misclassified_simple_cnn")
+    listing = commands.add_parser("sources", help="list the source catalog and what is downloaded")
+    listing.add_argument("--json", action="store_true", help="machine-readable output")
     args = parser.parse_args(argv)
+    if args.command == "sources":
+        return _sources(args.json)
     try:
         from pipeline.fiftyone_app import launch
 

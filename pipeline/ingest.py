@@ -16,6 +16,7 @@ from pathlib import Path
 import defusedxml.ElementTree as SafeET
 import pandas as pd
 
+from pipeline.errors import SourceError
 from pipeline.faces import Box, detect_faces
 from pipeline.images import ImageRejected, content_hashes, load_rgb, save_png
 from pipeline.manifest import check_conservation, new_manifest, new_rejected, stable_id
@@ -87,6 +88,15 @@ def read_folder_per_class(source: Source, root: Path, part: Part) -> Iterator[Un
             )
             continue
         yield Unit(source.key, origin, file, part.faces, [Candidate(rel.parts[0])])
+
+
+def read_single_class(source: Source, root: Path, part: Part) -> Iterator[Unit]:
+    """A folder whose every file has the part's one raw label (FFHQ, RMFD's masked and
+    unmasked trees); sub-folders, such as RMFD's one per person, are kept in `origin`."""
+    base = root / part.path
+    for file in _walk_files(base):
+        origin = (Path(part.path) / file.relative_to(base)).as_posix()
+        yield Unit(source.key, origin, file, part.faces, [Candidate(str(part.label))])
 
 
 def _voc_int(node, tag: str) -> int:
@@ -168,14 +178,21 @@ def read_voc(source: Source, root: Path, part: Part) -> Iterator[Unit]:
 
 READERS: dict[str, Callable[[Source, Path, Part], Iterator[Unit]]] = {
     "folder_per_class": read_folder_per_class,
+    "single_class": read_single_class,
     "voc": read_voc,
 }
 
 
 def collect_units(source: Source, root: Path) -> list[Unit]:
+    if not source.parts:
+        raise SourceError(
+            f"maskset cannot read the layout of {source.key} yet: its files are in {root}, but the "
+            "catalog declares no `parts` for it"
+        )
     units: list[Unit] = []
     for part in source.parts:
         if not (root / part.path).is_dir():
+            print(f"ingest {source.key}: no folder {part.path!r} under {root}; that part is not there")
             continue
         units.extend(READERS[part.layout](source, root, part))
     return units

@@ -10,7 +10,7 @@ import yaml
 from pipeline.errors import SourceError
 from pipeline.manifest import LABELS
 
-LAYOUTS = ("folder_per_class", "voc")
+LAYOUTS = ("folder_per_class", "single_class", "voc")
 FACE_MODES = ("crops", "detect", "boxes")
 
 
@@ -19,6 +19,7 @@ class Part:
     path: str
     layout: str
     faces: str
+    label: str | None = None  # single_class: the raw label of every file under `path`
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,12 @@ def parse_source(key: str, entry: dict) -> Source:
                 f"sources.yaml: {key} part {part}: layout must be one of {LAYOUTS} "
                 f"and faces one of {FACE_MODES}"
             )
-        parts.append(Part(path=part["path"], layout=part["layout"], faces=part["faces"]))
+        if (part["layout"] == "single_class") != ("label" in part):
+            raise SourceError(
+                f"sources.yaml: {key} part {part}: `label` is required by, and only allowed with, "
+                "layout single_class"
+            )
+        parts.append(Part(part["path"], part["layout"], part["faces"], part.get("label")))
     return Source(
         key=key,
         title=entry["title"],

@@ -6,12 +6,14 @@ import sys
 from pathlib import Path
 
 from pipeline.atomic import atomic_dir, write_json
-from pipeline.demo import build_demo
+from pipeline.download import Places, fetch_source
 from pipeline.errors import SourceError
 from pipeline.sources import get_source, load_catalog
 from stages.common import CATALOG_FILE, load_params, run
 
 RAW = Path("datasets/raw")
+DOWNLOADS = Path("datasets/downloads")
+LOCK = Path("datasets/sources.lock")
 
 
 def main() -> None:
@@ -19,27 +21,11 @@ def main() -> None:
         raise SourceError("usage: python -m stages.download <source key>")
     key = sys.argv[1]
     source = get_source(load_catalog(CATALOG_FILE), key)
-    options = load_params().get("download", {}).get(key, {})
-    kind = source.fetch.get("kind")
+    options = (load_params().get("download") or {}).get(key) or {}
     with atomic_dir(RAW / key) as target:
-        if kind == "builtin" and key == "demo":
-            counts = build_demo(target, **options)
-        else:
-            raise SourceError(
-                f"source {key!r} needs a {kind!r} download, which this version cannot do yet; "
-                "only the offline `demo` source can be built"
-            )
-        write_json(
-            {
-                "key": key,
-                "title": source.title,
-                "licence": source.licence,
-                "citation": source.citation,
-                "files": counts,
-            },
-            target / "SOURCE.json",
-        )
-    print(f"download@{key}: {counts}")
+        record = fetch_source(source, options, target, Places(DOWNLOADS / key, LOCK))
+        write_json(record, target / "SOURCE.json")
+    print(f"download@{key}: done ({record.get('files')})")
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from pipeline.download import data_root
 from pipeline.errors import SourceError
 from pipeline.ingest import IngestConfig, ingest_source
 from pipeline.sources import get_source, load_catalog
@@ -28,7 +29,7 @@ def main() -> None:
         root = RAW / key
         if not root.is_dir():
             raise SourceError(f"{root} does not exist: run `dvc repro download@{key}` first")
-        kept, rejected = ingest_source(source, root, config, OUT / "faces", Path.cwd())
+        kept, rejected = ingest_source(source, data_root(root), config, OUT / "faces", Path.cwd())
         manifests.append(kept)
         rejections.append(rejected)
     kept, rejected = pd.concat(manifests), pd.concat(rejections)

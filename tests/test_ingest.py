@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from pipeline.demo import build_demo
+from pipeline.errors import SourceError
 from pipeline.ingest import IngestConfig, crop_box, ingest_source
 from pipeline.sources import load_catalog, parse_source
 from tests.conftest import ROOT, write_image
@@ -132,3 +133,42 @@ def test_demo_source_ingests_faces_and_detects_photo_faces(tmp_path):
     # one face each: the detector's low-scoring hit on the astronaut's badge is dropped
     assert sorted(photos["origin"]) == ["photos/no_mask/astronaut.png", "photos/no_mask/grace_hopper.jpg"]
     assert (kept["label"] == "no_mask").all() and len(kept) == 7
+
+
+def test_single_class_parts_label_every_file_and_keep_person_folders(tmp_path, utk_faces):
+    """RMFD-style trees: one folder per person under a masked and an unmasked root."""
+    rmfd = parse_source(
+        "rmfd",
+        {
+            "title": "t",
+            "licence": "l",
+            "citation": "c",
+            "fetch": {},
+            "label_map": {"masked": "mask", "unmasked": "no_mask"},
+            "parts": [
+                {"path": "masked", "layout": "single_class", "label": "masked", "faces": "crops"},
+                {"path": "unmasked", "layout": "single_class", "label": "unmasked", "faces": "crops"},
+                {"path": "absent", "layout": "single_class", "label": "unmasked", "faces": "crops"},
+            ],
+        },
+    )
+    for i, face in enumerate(utk_faces[:6]):
+        folder = tmp_path / "raw" / ("masked" if i < 2 else "unmasked") / f"person {i % 2}"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{i}.jpg").write_bytes(face.read_bytes())
+    kept, rejected = ingest_source(
+        rmfd, tmp_path / "raw", IngestConfig(workers=1), tmp_path / "out", tmp_path
+    )
+    assert len(rejected) == 0 and Counter(kept["label"]) == {"mask": 2, "no_mask": 4}
+    assert set(kept["label_raw"]) == {"masked", "unmasked"}
+    assert {o.split("/")[1] for o in kept["origin"]} == {"person 0", "person 1"}
+    with pytest.raises(SourceError, match="single_class"):
+        parse_source(
+            "bad",
+            {
+                **{k: "x" for k in ("title", "licence", "citation")},
+                "fetch": {},
+                "label_map": {},
+                "parts": [{"path": ".", "layout": "single_class", "faces": "crops"}],
+            },
+        )

@@ -51,7 +51,8 @@ def write_pin(lock_path: Path, key: str, name: str, pin: dict) -> None:
 
 def quarantine(path: Path) -> Path:
     """Move a file that failed verification aside, where no stage will read it."""
-    target = path.parent / "quarantine" / f"{path.name}.{time.strftime('%Y%m%dT%H%M%S')}"
+    stamp = f"{time.strftime('%Y%m%dT%H%M%S')}.{time.time_ns() % 10**9:09d}"
+    target = path.parent / "quarantine" / f"{path.name}.{stamp}"
     target.parent.mkdir(parents=True, exist_ok=True)
     path.replace(target)
     return target
