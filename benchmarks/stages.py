@@ -20,25 +20,11 @@ sys.path.insert(0, str(ROOT))
 from pipeline.dedup import hash_bits, near_pairs  # noqa: E402
 from pipeline.ingest import IngestConfig, ingest_source  # noqa: E402
 from pipeline.landmarks import LandmarksConfig, add_landmarks  # noqa: E402
-from pipeline.sources import parse_source  # noqa: E402
+from pipeline.sources import load_catalog  # noqa: E402
 from pipeline.synthesize import SynthesizeConfig, synthesize  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data"
-VOC = parse_source(
-    "kaggle",
-    {
-        "title": "t",
-        "licence": "CC0",
-        "citation": "c",
-        "fetch": {},
-        "label_map": {
-            "with_mask": "mask",
-            "without_mask": "no_mask",
-            "mask_weared_incorrect": "incorrect_mask",
-        },
-        "parts": [{"path": ".", "layout": "voc", "faces": "boxes"}],
-    },
-)
+VOC = load_catalog(ROOT / "datasets" / "sources.yaml")["kaggle_face_mask_detection"]
 
 
 def timed(fn):

@@ -11,21 +11,7 @@ from pipeline.ingest import IngestConfig, crop_box, ingest_source
 from pipeline.sources import load_catalog, parse_source
 from tests.conftest import ROOT, write_image
 
-KAGGLE = parse_source(
-    "kaggle_face_mask_detection",
-    {
-        "title": "Face Mask Detection",
-        "licence": "CC0",
-        "citation": "andrewmvd",
-        "fetch": {},
-        "label_map": {
-            "with_mask": "mask",
-            "without_mask": "no_mask",
-            "mask_weared_incorrect": "incorrect_mask",
-        },
-        "parts": [{"path": ".", "layout": "voc", "faces": "boxes"}],
-    },
-)
+KAGGLE = load_catalog(ROOT / "datasets" / "sources.yaml")["kaggle_face_mask_detection"]
 FOLDERS = parse_source(
     "folders",
     {
