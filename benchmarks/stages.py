@@ -18,13 +18,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from pipeline.dedup import hash_bits, near_pairs  # noqa: E402
-from pipeline.ingest import IngestConfig, ingest_source  # noqa: E402
 from pipeline.landmarks import LandmarksConfig, add_landmarks  # noqa: E402
-from pipeline.sources import load_catalog  # noqa: E402
 from pipeline.synthesize import SynthesizeConfig, synthesize  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data"
-VOC = load_catalog(ROOT / "datasets" / "sources.yaml")["kaggle_face_mask_detection"]
 
 
 def timed(fn):
@@ -37,17 +34,6 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        for workers in (1, 2):
-            (kept, rejected), s = timed(
-                lambda w=workers: ingest_source(
-                    VOC,
-                    SHARED / "kaggle-face-mask-detection-sample",
-                    IngestConfig(workers=w),
-                    tmp / f"i{w}",
-                    tmp,
-                )
-            )
-            rows.append(("ingest (VOC sample, 125 photos)", workers, len(kept) + len(rejected), s))
         utk = pd.DataFrame({"id": [p.name for p in sorted((SHARED / "utkface-sample").glob("*.jpg"))]})
         utk["path"] = [str(SHARED / "utkface-sample" / i) for i in utk["id"]]
         utk = utk.assign(source="utk", origin=utk["id"], label="no_mask", group=utk["id"], synthetic=False)

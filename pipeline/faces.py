@@ -16,6 +16,7 @@ import numpy as np
 from pipeline.errors import MasksetError
 
 Box = tuple[int, int, int, int]  # x0, y0, x1, y1; x1/y1 exclusive
+DETECTORS = ("hog", "cnn")
 
 
 def model_path(name: str) -> Path:
@@ -61,7 +62,7 @@ def detect_faces(
         found = _cnn_detector()(rgb, upsample)
         rects, scores = [d.rect for d in found], [d.confidence for d in found]
     else:
-        raise MasksetError(f"unknown face detector {method!r}: use 'hog' or 'cnn'")
+        raise MasksetError(f"unknown face detector {method!r}: use one of {DETECTORS}")
     boxes = []
     for r, score in zip(rects, scores, strict=True):
         box = (

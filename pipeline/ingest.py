@@ -1,27 +1,26 @@
 """Ingest: every source layout into one manifest of face crops.
 
-Work is split into units, one per origin photo with all its annotated faces, so a photo is
-decoded once however many faces it holds. Each candidate face ends as a crop row or a
-rejection row; a photo that cannot be decoded rejects every face annotated on it.
+Layout readers (pipeline/layouts) split a source into units, one per origin file with every
+face expected on it; here each unit's file is decoded once and each expected face becomes a
+crop row or a rejection row. A photo that cannot be decoded rejects every face on it.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
-import defusedxml.ElementTree as SafeET
+import numpy as np
 import pandas as pd
 
-from pipeline.errors import SourceError
-from pipeline.faces import Box, detect_faces
+from pipeline.faces import DETECTORS, Box, detect_faces
 from pipeline.images import ImageRejected, content_hashes, load_rgb, save_png
-from pipeline.manifest import check_conservation, new_manifest, new_rejected, stable_id
+from pipeline.layouts import Candidate, Unit, collect_units
+from pipeline.manifest import check_conservation, new_manifest, new_rejected
 from pipeline.parallel import parallel_map
-from pipeline.sources import Part, Source
+from pipeline.sources import Source
 
 STAGE = "ingest"
 
@@ -31,174 +30,16 @@ class IngestConfig:
     margin: float = 0.1
     min_face: int = 20
     max_pixels: int = 50_000_000
+    detector: str = "hog"
     detector_upsample: int = 1
     detector_min_score: float = 0.5
     workers: int = 2
 
-
-@dataclass(frozen=True)
-class Candidate:
-    """One face the source promises: a box on a photo, a whole crop, or 'detect them'."""
-
-    label_raw: str
-    box: Box | None = None
-
-    def key(self, source: str, origin: str, mode: str) -> str:
-        return stable_id(source, origin, mode, self.box)
-
-
-@dataclass
-class Unit:
-    """One origin file and the faces expected on it; `error` rejects them all up front."""
-
-    source: str
-    origin: str  # relative to the source root
-    file: Path
-    mode: str  # crops | detect | boxes
-    candidates: list[Candidate] = field(default_factory=list)
-    error: tuple[str, str] | None = None
-
-
-# ---------------------------------------------------------------- layout readers
-
-
-def _walk_files(root: Path) -> Iterator[Path]:
-    """Every regular file under root, sorted, never following symlinked folders."""
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-        dirnames.sort()
-        for name in sorted(filenames):
-            yield Path(dirpath) / name
-
-
-def read_folder_per_class(source: Source, root: Path, part: Part) -> Iterator[Unit]:
-    """Class folders (`with_mask/`, `WithoutMask/`, ...); every file inside is a candidate,
-    whatever its extension, so junk is rejected with a reason rather than skipped."""
-    base = root / part.path
-    for file in _walk_files(base):
-        rel = file.relative_to(base)
-        origin = (Path(part.path) / rel).as_posix()
-        if len(rel.parts) < 2:
-            yield Unit(
-                source.key,
-                origin,
-                file,
-                part.faces,
-                [Candidate("")],
-                error=("no_label", "file is not inside a class folder"),
-            )
-            continue
-        yield Unit(source.key, origin, file, part.faces, [Candidate(rel.parts[0])])
-
-
-def read_single_class(source: Source, root: Path, part: Part) -> Iterator[Unit]:
-    """A folder whose every file has the part's one raw label (FFHQ, RMFD's masked and
-    unmasked trees); sub-folders, such as RMFD's one per person, are kept in `origin`."""
-    base = root / part.path
-    for file in _walk_files(base):
-        origin = (Path(part.path) / file.relative_to(base)).as_posix()
-        yield Unit(source.key, origin, file, part.faces, [Candidate(str(part.label))])
-
-
-def _voc_int(node, tag: str) -> int:
-    return round(float(node.findtext(tag)))
-
-
-def read_voc(source: Source, root: Path, part: Part) -> Iterator[Unit]:
-    """PASCAL VOC: `annotations/*.xml` name an image in `images/`, one `<object>` per face."""
-    base = root / part.path
-    for xml in sorted((base / "annotations").glob("*.xml")):
-        origin_xml = (Path(part.path) / "annotations" / xml.name).as_posix()
-        try:
-            tree = SafeET.parse(xml)
-        except Exception as exc:  # defusedxml raises its own types besides ParseError
-            yield Unit(
-                source.key,
-                origin_xml,
-                xml,
-                part.faces,
-                [Candidate("")],
-                error=("bad_annotation", f"{type(exc).__name__}: {exc}"),
-            )
-            continue
-        ann = tree.getroot()
-        filename = (ann.findtext("filename") or f"{xml.stem}.png").strip()
-        image = base / "images" / Path(filename).name
-        origin = (Path(part.path) / "images" / image.name).as_posix()
-        candidates, seen = [], set()
-        for i, obj in enumerate(ann.iter("object")):
-            raw = (obj.findtext("name") or "").strip()
-            bnd = obj.find("bndbox")
-            where = f"{origin_xml}#object{i}"
-            try:
-                box = tuple(_voc_int(bnd, t) for t in ("xmin", "ymin", "xmax", "ymax"))
-            except (AttributeError, TypeError, ValueError):
-                yield Unit(
-                    source.key,
-                    where,
-                    xml,
-                    part.faces,
-                    [Candidate(raw)],
-                    error=("bad_box", "bndbox missing or not numeric"),
-                )
-                continue
-            if box in seen:
-                yield Unit(
-                    source.key,
-                    where,
-                    xml,
-                    part.faces,
-                    [Candidate(raw, box)],
-                    error=("duplicate_box", f"box={box} annotated twice"),
-                )
-                continue
-            seen.add(box)
-            candidates.append(Candidate(raw, box))
-        if not candidates:
-            yield Unit(
-                source.key,
-                origin,
-                image,
-                part.faces,
-                [Candidate("")],
-                error=("no_faces_annotated", origin_xml),
-            )
-            continue
-        if not image.is_file():
-            yield Unit(
-                source.key,
-                origin,
-                image,
-                part.faces,
-                candidates,
-                error=("missing_image", f"{filename} named by {origin_xml}"),
-            )
-            continue
-        yield Unit(source.key, origin, image, part.faces, candidates)
-
-
-READERS: dict[str, Callable[[Source, Path, Part], Iterator[Unit]]] = {
-    "folder_per_class": read_folder_per_class,
-    "single_class": read_single_class,
-    "voc": read_voc,
-}
-
-
-def collect_units(source: Source, root: Path) -> list[Unit]:
-    if not source.parts:
-        raise SourceError(
-            f"maskset cannot read the layout of {source.key} yet: its files are in {root}, but the "
-            "catalog declares no `parts` for it"
-        )
-    units: list[Unit] = []
-    for part in source.parts:
-        if not (root / part.path).is_dir():
-            print(f"ingest {source.key}: no folder {part.path!r} under {root}; that part is not there")
-            continue
-        units.extend(READERS[part.layout](source, root, part))
-    return units
-
-
-# ---------------------------------------------------------------- per-photo work
+    def __post_init__(self) -> None:
+        if self.detector not in DETECTORS:
+            raise ValueError(f"detector must be one of {DETECTORS}, got {self.detector!r}")
+        if self.margin < 0 or self.min_face < 1 or self.detector_upsample < 0:
+            raise ValueError("margin and detector_upsample must be >= 0 and min_face >= 1")
 
 
 def crop_box(box: Box, width: int, height: int, margin: float) -> Box:
@@ -225,10 +66,40 @@ def _reject(unit: Unit, cand: Candidate, reason: str, detail: str, label: str | 
     }
 
 
+def _check_box(box: Box, width: int, height: int, min_face: int) -> tuple[Box | None, tuple[str, str] | None]:
+    """The box clamped to the image (real boxes end a pixel past the edge), or why it is no face."""
+    x0, y0, x1, y1 = box
+    clamped = (max(0, x0), max(0, y0), min(width, x1), min(height, y1))
+    where = f"box={list(box)} in {width}x{height}"
+    if clamped[2] <= clamped[0] or clamped[3] <= clamped[1]:
+        return None, ("box_outside_image", where)
+    if min(clamped[2] - clamped[0], clamped[3] - clamped[1]) < min_face:
+        return None, ("tiny_box", f"{where}, shorter side under min_face={min_face}")
+    return clamped, None
+
+
+def _faces_on(
+    unit: Unit, cand: Candidate, rgb: np.ndarray, config: IngestConfig
+) -> tuple[list[Box | None], tuple[str, str] | None]:
+    """The boxes to crop for one candidate (None: the whole image), or why there are none."""
+    height, width = rgb.shape[:2]
+    if unit.mode == "crops":
+        return [None], None
+    if unit.mode == "boxes":
+        box, problem = _check_box(cand.box, width, height, config.min_face)
+        return ([box], None) if box else ([], problem)
+    found = detect_faces(rgb, config.detector_upsample, config.detector, config.detector_min_score)
+    boxes = [b for b in found if min(b[2] - b[0], b[3] - b[1]) >= config.min_face]
+    if boxes:
+        return boxes, None
+    detail = f"{len(found)} {config.detector} detections, none with a side >= min_face={config.min_face}"
+    return [], ("no_face_detected", f"{detail} in {width}x{height}")
+
+
 def process_unit(
     unit: Unit, *, source: Source, config: IngestConfig, faces_dir: Path, relative_to: Path
 ) -> tuple[list[dict], list[dict]]:
-    """Decode one photo once and turn each expected face into a crop row or a rejection."""
+    """Decode one file once and turn each expected face into a crop row or a rejection."""
     if unit.error:
         reason, detail = unit.error
         return [], [_reject(unit, c, reason, detail) for c in unit.candidates]
@@ -246,48 +117,20 @@ def process_unit(
     except ImageRejected as exc:
         return [], rejected + [_reject(unit, c, exc.reason, exc.detail, lab) for c, lab in labelled]
     height, width = rgb.shape[:2]
-    group = "g" + stable_id(unit.source, unit.origin)
+    if unit.size and unit.size != (width, height):
+        detail = f"annotated on a {unit.size[0]}x{unit.size[1]} image, the file is {width}x{height}"
+        return [], rejected + [_reject(unit, c, "size_mismatch", detail, lab) for c, lab in labelled]
     rows = []
     for cand, label in labelled:
-        if unit.mode == "detect":
-            found = detect_faces(rgb, config.detector_upsample, min_score=config.detector_min_score)
-            boxes = [b for b in found if min(b[2] - b[0], b[3] - b[1]) >= config.min_face]
-            if not boxes:
-                rejected.append(
-                    _reject(
-                        unit,
-                        cand,
-                        "no_face_detected",
-                        f"{len(found)} detections, none with a side >= min_face={config.min_face} "
-                        f"in {width}x{height}",
-                        label,
-                    )
-                )
-                continue
-        elif unit.mode == "boxes":
-            boxes = [cand.box]
-        else:
-            boxes = [None]
+        boxes, problem = _faces_on(unit, cand, rgb, config)
+        if problem:
+            rejected.append(_reject(unit, cand, *problem, label))
         for box in boxes:
-            if box is not None:
-                x0, y0, x1, y1 = box
-                cx0, cy0, cx1, cy1 = max(0, x0), max(0, y0), min(width, x1), min(height, y1)
-                if cx1 - cx0 < config.min_face or cy1 - cy0 < config.min_face:
-                    rejected.append(
-                        _reject(
-                            unit,
-                            Candidate(cand.label_raw, box),
-                            "tiny_box",
-                            f"box={box} in {width}x{height}, min_face={config.min_face}",
-                            label,
-                        )
-                    )
-                    continue
-                x0, y0, x1, y1 = crop_box((cx0, cy0, cx1, cy1), width, height, config.margin)
-                face = rgb[y0:y1, x0:x1]
-                box = (x0, y0, x1, y1)
-            else:
+            if box is None:
                 face = rgb
+            else:
+                box = crop_box(box, width, height, config.margin)
+                face = rgb[box[1] : box[3], box[0] : box[2]]
             row_id = Candidate(cand.label_raw, box).key(unit.source, unit.origin, unit.mode)
             path = faces_dir / unit.source / f"{row_id}.png"
             save_png(face, path)
@@ -304,8 +147,9 @@ def process_unit(
                     **content_hashes(face),
                     "label": label,
                     "label_raw": cand.label_raw,
-                    "group": group,
-                    "synthetic": False,
+                    "wear": source.wear(cand.label_raw),
+                    "group": unit.group,
+                    "synthetic": source.synthetic,
                 }
             )
     return rows, rejected

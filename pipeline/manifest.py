@@ -30,6 +30,9 @@ class Label(StrEnum):
 
 LABELS: tuple[str, ...] = tuple(label.value for label in Label)
 SPLITS: tuple[str, ...] = ("train", "val", "test")
+# How a mask is worn, named by what it leaves exposed (MaskedFace-Net names files by what the
+# mask covers: `_Mask_Mouth_Chin` is a mask over mouth and chin, so the nose is exposed).
+WEARS: tuple[str, ...] = ("correct", "nose_exposed", "chin_exposed", "nose_mouth_exposed")
 
 SCHEMA = pa.schema(
     [
@@ -51,7 +54,7 @@ SCHEMA = pa.schema(
         ("mask_type", pa.string()),
         ("mask_color", pa.string()),
         ("mask_texture", pa.string()),
-        ("wear", pa.string()),  # correct | nose | chin, for masked faces
+        ("wear", pa.string()),  # one of WEARS where known (synthesis, MaskedFace-Net)
         ("landmarks", pa.list_(pa.float32())),  # 68 (x, y) pairs, flattened, in face pixels
         ("landmark_method", pa.string()),  # detector | box
         ("landmark_error", pa.string()),

@@ -8,18 +8,28 @@ from pathlib import Path
 import yaml
 
 from pipeline.errors import SourceError
-from pipeline.manifest import LABELS
+from pipeline.manifest import LABELS, WEARS
 
-LAYOUTS = ("folder_per_class", "single_class", "voc")
+LAYOUTS = ("folder_per_class", "single_class", "name_suffix", "voc", "box_json", "box_csv")
 FACE_MODES = ("crops", "detect", "boxes")
+GROUPINGS = ("photo", "folder", "name")
+BOX_LAYOUTS = ("voc", "box_json", "box_csv")
+# box_csv: the columns holding file name, xmin, ymin, xmax, ymax and the raw label, in that order
+DEFAULT_COLUMNS = ("name", "xmin", "ymin", "xmax", "ymax", "label")
 
 
 @dataclass(frozen=True)
 class Part:
+    """One folder of a source and how to read it; see the header of sources.yaml."""
+
     path: str
     layout: str
     faces: str
     label: str | None = None  # single_class: the raw label of every file under `path`
+    group: str = "photo"  # photo | folder | name: what the rows of one split group share
+    images: str = "images"  # box layouts: the image folder, under `path`
+    annotations: str = "annotations"  # voc / box_json: folder; box_csv: the table file
+    columns: tuple[str, ...] = DEFAULT_COLUMNS  # box_csv only
 
 
 @dataclass(frozen=True)
@@ -32,19 +42,63 @@ class Source:
     label_map: dict = field(hash=False)
     parts: tuple[Part, ...]
     description: str = ""
+    wear_map: dict = field(default_factory=dict, hash=False)  # raw label -> how the mask is worn
+    not_faces: frozenset[str] = frozenset()  # annotation classes that box objects, not faces
+    synthetic: bool = False  # the masks (or whole faces) were generated, not photographed
+    group_namespace: str = ""  # sources sharing photos share one; defaults to the key
 
     def map_label(self, raw: str) -> str | None:
         """The canonical label of a raw one, or None when the catalog does not know it.
         Matching ignores case, spaces, dashes and underscores (`WithMask` == `with_mask`)."""
-        wanted = _normal(raw)
-        for key, label in self.label_map.items():
-            if _normal(key) == wanted:
-                return label
-        return None
+        return _lookup(self.label_map, raw)
+
+    def wear(self, raw: str) -> str | None:
+        return _lookup(self.wear_map, raw)
+
+    def is_not_face(self, raw: str) -> bool:
+        return _normal(raw) in {_normal(k) for k in self.not_faces}
 
 
 def _normal(text: str) -> str:
     return "".join(ch for ch in str(text).lower() if ch.isalnum())
+
+
+def _lookup(mapping: dict, raw: str) -> str | None:
+    wanted = _normal(raw)
+    for key, value in mapping.items():
+        if _normal(key) == wanted:
+            return value
+    return None
+
+
+def _parse_part(key: str, part: dict) -> Part:
+    where = f"sources.yaml: {key} part {part}"
+    if not isinstance(part, dict) or not {"path", "layout", "faces"} <= set(part):
+        raise SourceError(f"{where}: a part needs path, layout and faces")
+    if part["layout"] not in LAYOUTS or part["faces"] not in FACE_MODES:
+        raise SourceError(f"{where}: layout must be one of {LAYOUTS} and faces one of {FACE_MODES}")
+    if (part["layout"] == "single_class") != ("label" in part):
+        raise SourceError(f"{where}: `label` is required by, and only allowed with, layout single_class")
+    if (part["layout"] in BOX_LAYOUTS) != (part["faces"] == "boxes"):
+        raise SourceError(f"{where}: faces: boxes goes with, and only with, layouts {BOX_LAYOUTS}")
+    if part.get("group", "photo") not in GROUPINGS:
+        raise SourceError(f"{where}: group must be one of {GROUPINGS}")
+    columns = tuple(part.get("columns", DEFAULT_COLUMNS))
+    if len(columns) != len(DEFAULT_COLUMNS):
+        raise SourceError(f"{where}: columns names the {len(DEFAULT_COLUMNS)} columns {DEFAULT_COLUMNS}")
+    unknown = set(part) - {"path", "layout", "faces", "label", "group", "images", "annotations", "columns"}
+    if unknown:
+        raise SourceError(f"{where}: unknown keys {sorted(unknown)}")
+    return Part(
+        path=str(part["path"]),
+        layout=part["layout"],
+        faces=part["faces"],
+        label=part.get("label"),
+        group=part.get("group", "photo"),
+        images=str(part.get("images", "images")),
+        annotations=str(part.get("annotations", "annotations")),
+        columns=columns,
+    )
 
 
 def parse_source(key: str, entry: dict) -> Source:
@@ -57,19 +111,10 @@ def parse_source(key: str, entry: dict) -> Source:
     bad = {k: v for k, v in entry["label_map"].items() if v not in LABELS}
     if bad:
         raise SourceError(f"sources.yaml: {key}.label_map maps to labels outside {LABELS}: {bad}")
-    parts = []
-    for part in entry["parts"]:
-        if part.get("layout") not in LAYOUTS or part.get("faces") not in FACE_MODES:
-            raise SourceError(
-                f"sources.yaml: {key} part {part}: layout must be one of {LAYOUTS} "
-                f"and faces one of {FACE_MODES}"
-            )
-        if (part["layout"] == "single_class") != ("label" in part):
-            raise SourceError(
-                f"sources.yaml: {key} part {part}: `label` is required by, and only allowed with, "
-                "layout single_class"
-            )
-        parts.append(Part(part["path"], part["layout"], part["faces"], part.get("label")))
+    wear_map = {str(k): v for k, v in (entry.get("wear_map") or {}).items()}
+    bad = {k: v for k, v in wear_map.items() if v not in WEARS}
+    if bad:
+        raise SourceError(f"sources.yaml: {key}.wear_map maps to values outside {WEARS}: {bad}")
     return Source(
         key=key,
         title=entry["title"],
@@ -77,8 +122,12 @@ def parse_source(key: str, entry: dict) -> Source:
         citation=" ".join(str(entry["citation"]).split()),
         fetch=dict(entry["fetch"]),
         label_map={str(k): v for k, v in entry["label_map"].items()},
-        parts=tuple(parts),
+        parts=tuple(_parse_part(key, part) for part in entry["parts"]),
         description=" ".join(str(entry.get("description", "")).split()),
+        wear_map=wear_map,
+        not_faces=frozenset(str(n) for n in entry.get("not_faces") or ()),
+        synthetic=bool(entry.get("synthetic", False)),
+        group_namespace=str(entry.get("group_namespace") or key),
     )
 
 

@@ -151,7 +151,8 @@ def test_local_source_is_read_in_place(tmp_path, places, utk_faces):
         source("local"), data_root(raw), IngestConfig(workers=1), tmp_path / "faces", tmp_path
     )
     assert len(kept) == 4 and rejected[["origin", "reason"]].values.tolist() == [
-        ["with_mask/gone.jpg", "unreadable"]
+        ["loop", "symlinked_folder"],
+        ["with_mask/gone.jpg", "unreadable"],
     ]
     assert sorted(kept["label"]) == ["mask", "mask", "no_mask", "no_mask"]
     with pytest.raises(SourceError, match="exactly `path:`"):

@@ -7,9 +7,11 @@ import pytest
 
 from pipeline.demo import build_demo
 from pipeline.errors import SourceError
+from pipeline.images import load_rgb
 from pipeline.ingest import IngestConfig, crop_box, ingest_source
 from pipeline.sources import load_catalog, parse_source
 from tests.conftest import ROOT, write_image
+from tests.corpus import build_corpus
 
 KAGGLE = load_catalog(ROOT / "datasets" / "sources.yaml")["kaggle_face_mask_detection"]
 FOLDERS = parse_source(
@@ -67,44 +69,34 @@ def test_crop_box_grows_by_margin_and_clamps():
     assert crop_box((0, 0, 100, 100), 100, 100, 0.5) == (0, 0, 100, 100)
 
 
-def test_bad_and_unlabelled_files_are_rejected_with_reasons(tmp_path, rng):
-    face = rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)
+def test_a_corpus_of_bad_files_is_rejected_with_reasons_and_good_files_survive(tmp_path):
+    yy, xx = np.mgrid[0:96, 0:72]
+    face = np.dstack([xx * 3, yy * 2, xx + yy]).astype(np.uint8)  # smooth, so JPEG keeps it
     data = tmp_path / "src" / "data"
-    write_image(data / "WithMask" / "ok 1 é.png", face)
-    write_image(data / "without_mask" / "ok2.jpg", face)
-    (data / "without_mask" / "empty.jpg").write_bytes(b"")
-    (data / "without_mask" / "notes.txt").write_text("hello")
+    expected = build_corpus(data / "without_mask", face)
+    write_image(data / "WithMask" / "ok.png", face)
     write_image(data / "sunglasses" / "odd.png", face)
     write_image(data / "loose.png", face)
-    kept, rejected = ingest_source(FOLDERS, tmp_path / "src", IngestConfig(workers=1), tmp_path, tmp_path)
-    assert sorted(kept["label"]) == ["mask", "no_mask"]
-    reasons = dict(zip(rejected["origin"].map(lambda o: Path(o).name), rejected["reason"], strict=True))
-    assert reasons == {
-        "empty.jpg": "empty_file",
-        "notes.txt": "not_an_image",
-        "odd.png": "unknown_label",
-        "loose.png": "no_label",
-    }
+    expected.update({"ok.png": None, "odd.png": "unknown_label", "loose.png": "no_label"})
+
+    kept, rejected = ingest_source(FOLDERS, tmp_path / "src", IngestConfig(workers=2), tmp_path, tmp_path)
+
+    def name(origin: str) -> str:
+        return Path(origin).name
+
+    got = {name(o): r for o, r in zip(rejected["origin"], rejected["reason"], strict=True)}
+    got.update({name(o): None for o in kept["origin"]})
+    assert got == expected
+    assert len(kept) + len(rejected) == len(expected)
+    assert sorted(kept["label"].unique()) == ["mask", "no_mask"]
     assert "sunglasses" in rejected.loc[rejected["reason"] == "unknown_label", "detail"].item()
-
-
-def test_hostile_xml_is_refused_and_other_photos_survive(voc_sample, tmp_path):
-    root = tmp_path / "voc"
-    (root / "annotations").mkdir(parents=True)
-    (root / "images").mkdir()
-    src = sorted((voc_sample / "annotations").glob("*.xml"))[0]
-    (root / "annotations" / src.name).write_bytes(src.read_bytes())
-    image = SafeET.parse(src).getroot().findtext("filename")
-    (root / "images" / image).write_bytes((voc_sample / "images" / image).read_bytes())
-    (root / "annotations" / "bomb.xml").write_text(
-        '<?xml version="1.0"?><!DOCTYPE a [<!ENTITY x "xxxxxxxxxx"><!ENTITY y "&x;&x;&x;&x;">]>'
-        "<annotation><filename>&y;</filename></annotation>"
-    )
-    kept, rejected = ingest_source(KAGGLE, root, IngestConfig(workers=1, min_face=1), tmp_path, tmp_path)
-    assert len(kept) > 0
-    bomb = rejected[rejected["origin"].str.contains("bomb")]
-    assert list(bomb["reason"]) == ["bad_annotation"]
-    assert "Entities" in bomb["detail"].item() or "entit" in bomb["detail"].item().lower()
+    # every kept face is RGB the right way up, whatever it was stored as
+    for row in kept.itertuples():
+        if name(row.origin) != "one_pixel.png":
+            assert (row.height, row.width) == (96, 72), name(row.origin)
+        assert load_rgb(tmp_path / row.path).shape[2] == 3
+    rotated = kept.loc[kept["origin"].str.endswith("exif_rotated.jpg"), "path"].item()
+    assert np.abs(load_rgb(tmp_path / rotated).astype(int) - face).mean() < 8  # JPEG-close to the face
 
 
 @pytest.mark.slow
@@ -119,6 +111,24 @@ def test_demo_source_ingests_faces_and_detects_photo_faces(tmp_path):
     # one face each: the detector's low-scoring hit on the astronaut's badge is dropped
     assert sorted(photos["origin"]) == ["photos/no_mask/astronaut.png", "photos/no_mask/grace_hopper.jpg"]
     assert (kept["label"] == "no_mask").all() and len(kept) == 7
+
+
+@pytest.mark.slow
+def test_the_cnn_detector_is_a_param_and_finds_the_same_faces(tmp_path):
+    build_demo(tmp_path / "raw", lfw_faces=1)
+    demo = load_catalog(ROOT / "datasets" / "sources.yaml")["demo"]
+    config = IngestConfig(workers=1, detector="cnn", detector_upsample=0)
+    kept, rejected = ingest_source(demo, tmp_path / "raw", config, tmp_path / "faces", tmp_path)
+    photos = kept[kept["origin"].str.startswith("photos/")].sort_values("origin")
+    assert len(rejected) == 0 and len(photos) == 2
+    hog, _ = ingest_source(demo, tmp_path / "raw", IngestConfig(workers=1), tmp_path / "hog", tmp_path)
+    hog = hog[hog["origin"].str.startswith("photos/")].sort_values("origin")
+    for cnn_box, hog_box in zip(photos["box"], hog["box"], strict=True):
+        overlap = [max(cnn_box[0], hog_box[0]), max(cnn_box[1], hog_box[1])]
+        overlap += [min(cnn_box[2], hog_box[2]), min(cnn_box[3], hog_box[3])]
+        assert (
+            overlap[2] > overlap[0] and overlap[3] > overlap[1]
+        )  # the same face, boxed a little differently
 
 
 def test_single_class_parts_label_every_file_and_keep_person_folders(tmp_path, utk_faces):
@@ -158,3 +168,9 @@ def test_single_class_parts_label_every_file_and_keep_person_folders(tmp_path, u
                 "parts": [{"path": ".", "layout": "single_class", "faces": "crops"}],
             },
         )
+
+
+@pytest.mark.parametrize("bad", [{"detector": "haar"}, {"margin": -0.1}, {"min_face": 0}])
+def test_bad_ingest_params_fail_before_any_work(bad):
+    with pytest.raises(ValueError, match="detector|margin"):
+        IngestConfig(**bad)
