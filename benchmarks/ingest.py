@@ -62,10 +62,12 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
+        run("warm-up (file cache, imports)", voc, SAMPLE, IngestConfig(workers=2), tmp / "w")
         for workers in (1, 2):
             rows.append(run("VOC sample", voc, SAMPLE, IngestConfig(workers=workers), tmp / f"s{workers}"))
         big = copies_of_sample(tmp / "big", args.copies)
         rows.append(run(f"VOC sample x{args.copies}", voc, big, IngestConfig(workers=2), tmp / "b"))
+        rss = peak_rss()
         build_demo(tmp / "demo", lfw_faces=1)
         for detector in ("hog", "cnn"):
             config = IngestConfig(workers=1, detector=detector)
@@ -75,9 +77,13 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|")
     for name, workers, photos, kept, rejected, s in rows:
         print(f"| {name} | {workers} | {photos} | {kept} | {rejected} | {s:.2f} | {kept / s:.0f} |")
+    print(f"\npeak RSS over the VOC runs: {rss}; after the detector runs too: {peak_rss()}")
+
+
+def peak_rss() -> str:
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    print(f"\npeak RSS: this process {own:.0f} MB, largest worker {workers:.0f} MB")
+    return f"this process {own:.0f} MB, largest worker {workers:.0f} MB"
 
 
 if __name__ == "__main__":
