@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 
 from pipeline.faces import DETECTORS, Box, detect_faces
-from pipeline.images import ImageRejected, content_hashes, load_rgb, save_png
+from pipeline.groups import merge_groups
+from pipeline.images import ImageRejected, content_hashes, load_rgb, pixel_sha256, save_png
 from pipeline.layouts import Candidate, Unit, collect_units
 from pipeline.manifest import check_conservation, new_manifest, new_rejected
 from pipeline.parallel import parallel_map
@@ -120,6 +121,7 @@ def process_unit(
     if unit.size and unit.size != (width, height):
         detail = f"annotated on a {unit.size[0]}x{unit.size[1]} image, the file is {width}x{height}"
         return [], rejected + [_reject(unit, c, "size_mismatch", detail, lab) for c, lab in labelled]
+    origin_sha256 = pixel_sha256(rgb)
     rows = []
     for cand, label in labelled:
         boxes, problem = _faces_on(unit, cand, rgb, config)
@@ -145,6 +147,7 @@ def process_unit(
                     "width": face.shape[1],
                     "height": face.shape[0],
                     **content_hashes(face),
+                    "origin_sha256": origin_sha256,
                     "label": label,
                     "label_raw": cand.label_raw,
                     "wear": source.wear(cand.label_raw),
@@ -178,3 +181,10 @@ def ingest_source(
     for r in rows:
         del r["candidate"]
     return new_manifest(rows), new_rejected(rejected)
+
+
+def join_copies(manifest: pd.DataFrame) -> pd.DataFrame:
+    """One group for every copy of a photo: the same pixels under two names (the Kaggle set
+    ships maksssksksss410.png and 428.png byte-identical, annotated twice), within a source
+    or across sources, so crops of the copies cannot straddle a split."""
+    return manifest.assign(group=merge_groups(manifest["group"], manifest["origin_sha256"]))

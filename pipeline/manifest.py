@@ -46,6 +46,7 @@ SCHEMA = pa.schema(
         ("sha256", pa.string()),  # of the decoded RGB pixels, not of the file bytes
         ("phash", pa.string()),  # 64-bit DCT perceptual hash, hex
         ("phash_mirror", pa.string()),  # phash of the mirror image: catches flipped copies
+        ("origin_sha256", pa.string()),  # decoded pixels of the whole origin photo
         ("label", pa.string()),
         ("label_raw", pa.string()),
         ("group", pa.string()),  # rows that must stay in one split

@@ -8,7 +8,7 @@ import pandas as pd
 
 from pipeline.download import data_root
 from pipeline.errors import SourceError
-from pipeline.ingest import IngestConfig, ingest_source
+from pipeline.ingest import IngestConfig, ingest_source, join_copies
 from pipeline.sources import get_source, load_catalog
 from stages.common import CATALOG_FILE, load_params, run, section, to_config, write_stage_outputs
 
@@ -32,7 +32,7 @@ def main() -> None:
         kept, rejected = ingest_source(source, data_root(root), config, OUT / "faces", Path.cwd())
         manifests.append(kept)
         rejections.append(rejected)
-    kept, rejected = pd.concat(manifests), pd.concat(rejections)
+    kept, rejected = join_copies(pd.concat(manifests, ignore_index=True)), pd.concat(rejections)
     write_stage_outputs("ingest", OUT, len(kept) + len(rejected), kept, rejected)
 
 

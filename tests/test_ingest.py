@@ -3,12 +3,14 @@ from pathlib import Path
 
 import defusedxml.ElementTree as SafeET
 import numpy as np
+import pandas as pd
 import pytest
 
 from pipeline.demo import build_demo
 from pipeline.errors import SourceError
+from pipeline.groups import merge_groups
 from pipeline.images import load_rgb
-from pipeline.ingest import IngestConfig, crop_box, ingest_source
+from pipeline.ingest import IngestConfig, crop_box, ingest_source, join_copies
 from pipeline.sources import load_catalog, parse_source
 from tests.conftest import ROOT, write_image
 from tests.corpus import build_corpus
@@ -172,5 +174,25 @@ def test_single_class_parts_label_every_file_and_keep_person_folders(tmp_path, u
 
 @pytest.mark.parametrize("bad", [{"detector": "haar"}, {"margin": -0.1}, {"min_face": 0}])
 def test_bad_ingest_params_fail_before_any_work(bad):
-    with pytest.raises(ValueError, match="detector|margin"):
+    with pytest.raises(ValueError, match=r"detector|margin"):
         IngestConfig(**bad)
+
+
+def test_groups_join_transitively_through_shared_keys():
+    groups = pd.Series(["a", "b", "c", "d", "e"])
+    assert merge_groups(groups, pd.Series(["k1", "k1", "k2", "k3", None])).tolist() == list("aacde")
+    # b-a through k1 and b-c through k2 make one group, named by its smallest member
+    chain = pd.DataFrame({"group": ["b", "b", "c", "a"], "key": ["k1", "k2", "k2", "k1"]})
+    assert merge_groups(chain["group"], chain["key"]).tolist() == ["a", "a", "a", "a"]
+
+
+@pytest.mark.realdata
+def test_byte_identical_photos_under_two_names_share_one_group(voc_sample, tmp_path):
+    kept, _ = ingest_source(KAGGLE, voc_sample, IngestConfig(workers=2), tmp_path, tmp_path)
+    twins = kept["origin"].str.contains("maksssksksss(?:410|428)")
+    assert kept.loc[twins, "origin"].nunique() == 2 and kept.loc[twins, "group"].nunique() == 2
+    joined = join_copies(kept)
+    assert joined.loc[twins, "group"].nunique() == 1
+    assert kept.loc[twins, "origin_sha256"].nunique() == 1
+    # no other photo is touched: every other photo keeps its own group
+    assert joined.loc[~twins, "group"].nunique() == kept.loc[~twins, "origin"].nunique()
