@@ -11,13 +11,11 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pipeline.dedup import hash_bits, near_pairs  # noqa: E402
 from pipeline.landmarks import LandmarksConfig, add_landmarks  # noqa: E402
 from pipeline.synthesize import SynthesizeConfig, synthesize  # noqa: E402
 
@@ -44,11 +42,6 @@ def main() -> None:
             config = SynthesizeConfig(sources=("utk",), fraction=1.0, workers=workers)
             (out, _), s = timed(lambda c=config, w=workers: synthesize(lm, c, tmp / f"s{w}", tmp))
             rows.append(("synthesize (surgical, UTKFace)", workers, int(out["synthetic"].sum()), s))
-        rng = np.random.default_rng(0)
-        for n in (10_000, 50_000):
-            bits = hash_bits(pd.Series([f"{int(x):016x}" for x in rng.integers(0, 2**63, n)]))
-            _, s = timed(lambda b=bits: near_pairs(b, b, 4))
-            rows.append((f"dedup near-pair search ({n:,} hashes)", 1, n, s))
     print("| step | workers | items | seconds | items/s |")
     print("|---|---|---|---|---|")
     for name, workers, n, s in rows:

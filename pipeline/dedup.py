@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 from scipy.cluster.hierarchy import DisjointSet
 
+from pipeline.hamming import hash_codes, near_pairs
 from pipeline.manifest import check_conservation, new_rejected
 
 STAGE = "dedup"
@@ -22,36 +23,6 @@ STAGE = "dedup"
 @dataclass(frozen=True)
 class DedupConfig:
     phash_distance: int = 4
-
-
-def hash_bits(hex_hashes: pd.Series) -> np.ndarray:
-    """64-bit hex phashes as an (n, 64) bool matrix."""
-    ints = np.array([int(h, 16) for h in hex_hashes], dtype=np.uint64)
-    shifts = np.arange(63, -1, -1, dtype=np.uint64)
-    return ((ints[:, None] >> shifts) & np.uint64(1)).astype(bool)
-
-
-def near_pairs(bits: np.ndarray, mirror: np.ndarray, max_distance: int, chunk: int = 2048) -> np.ndarray:
-    """All pairs (i < j) whose phash distance, or the distance between one's mirror-image
-    phash and the other's phash, is <= max_distance.
-
-    Vectorised brute force in row chunks: memory is chunk x n, and at 10k faces it takes
-    about a second here, far faster than a BK-tree in Python (see benchmarks/).
-    """
-    n = len(bits)
-    packed = np.packbits(bits, axis=1)
-    packed_mirror = np.packbits(mirror, axis=1)
-    popcount = np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1).sum(1)
-    found = []
-    for start in range(0, n, chunk):
-        block = packed[start : start + chunk]
-        d = popcount[block[:, None, :] ^ packed[None, :, :]].sum(-1)
-        dm = popcount[packed_mirror[start : start + chunk][:, None, :] ^ packed[None, :, :]].sum(-1)
-        i, j = np.nonzero(np.minimum(d, dm) <= max_distance)
-        i = i + start
-        keep = i < j
-        found.append(np.stack([i[keep], j[keep]], axis=1))
-    return np.concatenate(found) if found else np.empty((0, 2), dtype=np.int64)
 
 
 def _representative_order(df: pd.DataFrame) -> pd.Series:
@@ -76,8 +47,8 @@ def dedup(df: pd.DataFrame, config: DedupConfig) -> tuple[pd.DataFrame, pd.DataF
         for k in idx[1:]:
             sets.merge(idx[0], k)
     if len(df):
-        bits, mirror = hash_bits(df["phash"]), hash_bits(df["phash_mirror"])
-        for i, j in near_pairs(bits, mirror, config.phash_distance):
+        codes, mirror = hash_codes(df["phash"]), hash_codes(df["phash_mirror"])
+        for i, j in near_pairs(codes, config.phash_distance, mirror):
             sets.merge(int(i), int(j))
 
     order = _representative_order(df)

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipeline.dedup import hash_bits, near_pairs
+from pipeline.hamming import hash_codes, near_pairs
 from pipeline.manifest import LABELS, SPLITS, check_conservation, new_rejected, stable_id
 
 STAGE = "split"
@@ -82,7 +82,7 @@ def leakage(df: pd.DataFrame, phash_distance: int) -> dict[str, int]:
     """Independent check of invariant 3: what crosses splits (every number must be 0)."""
     per_group = df.groupby("group")["split"].nunique()
     exact = df.groupby("sha256")["split"].nunique()
-    pairs = near_pairs(hash_bits(df["phash"]), hash_bits(df["phash_mirror"]), phash_distance)
+    pairs = near_pairs(hash_codes(df["phash"]), phash_distance, hash_codes(df["phash_mirror"]))
     splits = df["split"].to_numpy()
     crossing = int((splits[pairs[:, 0]] != splits[pairs[:, 1]]).sum()) if len(pairs) else 0
     parents = df.dropna(subset=["parent_id"]).merge(

@@ -1,9 +1,8 @@
 import numpy as np
-import pandas as pd
 import pytest
 from PIL import Image
 
-from pipeline.dedup import DedupConfig, dedup, hash_bits, near_pairs
+from pipeline.dedup import DedupConfig, dedup
 from pipeline.images import content_hashes, load_rgb
 from pipeline.manifest import new_manifest
 
@@ -71,12 +70,3 @@ def test_real_kept_over_synthetic(faces):
     rows = [row("synth", faces[0], synthetic=True), row("real", faces[0].copy())]
     kept, _ = dedup(new_manifest(rows), DedupConfig())
     assert list(kept["id"]) == ["real"]
-
-
-def test_near_pairs_matches_brute_force(rng):
-    hexes = pd.Series([f"{int(x):016x}" for x in rng.integers(0, 2**63, 300)])
-    hexes[10] = hexes[3]
-    bits = hash_bits(hexes)
-    pairs = {tuple(p) for p in near_pairs(bits, bits, 20, chunk=64)}
-    brute = {(i, j) for i in range(300) for j in range(i + 1, 300) if (bits[i] != bits[j]).sum() <= 20}
-    assert pairs == brute and (3, 10) in pairs
