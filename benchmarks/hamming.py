@@ -37,7 +37,7 @@ def main() -> None:
     print("|---|---|---|---|---|---|")
     for n in args.sizes:
         for r in args.distances:
-            codes, pairs = planted(rng, n, args.planted, r)
+            codes, pairs = planted(rng, n, min(args.planted, n // 4), r)
             for method in ("brute", "index"):
                 if method == "brute" and n > BRUTE_MAX:
                     continue
