@@ -1,7 +1,8 @@
 """Anomaly filters: a registry of checks, picked by name from params (cleanvision-style).
 
-Each check looks at one face and returns None (keep) or the evidence for rejecting it; the
-first failing check in the configured order names the rejection reason.
+Each image check looks at one face and returns None (keep) or the evidence for rejecting
+it; the first failing check in the configured order names the rejection reason. Dataset
+checks (`odd_size`) then look at each face against the others of its source.
 """
 
 from __future__ import annotations
@@ -23,18 +24,29 @@ STAGE = "filter"
 
 @dataclass(frozen=True)
 class FilterConfig:
-    checks: tuple[str, ...] = ("min_size", "aspect_ratio", "brightness", "blur", "low_information")
+    checks: tuple[str, ...] = (
+        "min_size",
+        "aspect_ratio",
+        "brightness",
+        "blur",
+        "low_information",
+        "odd_size",
+    )
     min_size: int = 32
     aspect_ratio: tuple[float, float] = (0.25, 4.0)
     brightness: tuple[float, float] = (5.0, 250.0)
-    blur: float = 5.0
+    blur: float = 10.0
+    blur_size: int = 128
     low_information: float = 3.0
+    grayscale: float = 2.0
+    odd_size: tuple[float, float] = (4.0, 5.0)
     workers: int = 2
 
     def __post_init__(self) -> None:
-        unknown = set(self.checks) - set(CHECKS)
+        unknown = set(self.checks) - set(CHECKS) - set(DATASET_CHECKS)
         if unknown:
-            raise ValueError(f"unknown filter checks {sorted(unknown)}; known: {sorted(CHECKS)}")
+            known = sorted([*CHECKS, *DATASET_CHECKS])
+            raise ValueError(f"unknown filter checks {sorted(unknown)}; known: {known}")
 
 
 Check = Callable[[np.ndarray, np.ndarray, FilterConfig], str | None]
@@ -61,8 +73,21 @@ def _brightness(rgb: np.ndarray, grey: np.ndarray, c: FilterConfig) -> str | Non
 
 
 def _blur(rgb: np.ndarray, grey: np.ndarray, c: FilterConfig) -> str | None:
-    var = float(cv2.Laplacian(grey, cv2.CV_64F).var())
-    return f"laplacian_var={var:.1f} < {c.blur}" if var < c.blur else None
+    """Variance of the Laplacian on the face resized to blur_size x blur_size: the raw value
+    grows with image size, so one threshold could not serve 40-px crops and 1024-px faces.
+    A small face upscaled has little fine detail and reads as blurry, which it is."""
+    side = c.blur_size
+    shrink = min(grey.shape) > side
+    sized = cv2.resize(grey, (side, side), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC)
+    var = float(cv2.Laplacian(sized, cv2.CV_64F).var())
+    return f"laplacian_var={var:.1f} at {side}px < {c.blur}" if var < c.blur else None
+
+
+def _grayscale(rgb: np.ndarray, grey: np.ndarray, c: FilterConfig) -> str | None:
+    """Grey pictures in a colour set: a shortcut a classifier can learn (masks are often blue)."""
+    channels = rgb.astype(np.int16)
+    spread = float(np.abs(channels - channels.mean(axis=2, keepdims=True)).mean())
+    return f"channel_spread={spread:.2f} < {c.grayscale}" if spread < c.grayscale else None
 
 
 def _low_information(rgb: np.ndarray, grey: np.ndarray, c: FilterConfig) -> str | None:
@@ -78,7 +103,31 @@ CHECKS: dict[str, Check] = {
     "brightness": _brightness,
     "blur": _blur,
     "low_information": _low_information,
+    "grayscale": _grayscale,
 }
+
+
+def _odd_size(df: pd.DataFrame, c: FilterConfig) -> pd.Series:
+    """Faces far from their source's typical size (a 1024-px face among 100-px crops, a
+    thumbnail among photos): beyond `factor` times the source's median size and beyond
+    `mads` robust standard deviations of log size, so a source of one size flags nothing."""
+    factor, mads = c.odd_size
+    size = np.log(np.sqrt(df["width"].astype(float) * df["height"].astype(float)))
+    median = size.groupby(df["source"]).transform("median")
+    spread = (size - median).abs().groupby(df["source"]).transform("median") * 1.4826
+    limit = np.maximum(mads * spread, np.log(factor))
+    odd = (size - median).abs() > limit
+    ratio = np.exp(size - median)
+    return pd.Series(
+        [
+            f"size={ratio_:.2f}x the source's median face" if o else None
+            for o, ratio_ in zip(odd, ratio, strict=True)
+        ],
+        index=df.index,
+    )
+
+
+DATASET_CHECKS: dict[str, Callable[[pd.DataFrame, FilterConfig], pd.Series]] = {"odd_size": _odd_size}
 
 
 def first_failure(path: str, config: FilterConfig) -> tuple[str, str] | None:
@@ -88,7 +137,7 @@ def first_failure(path: str, config: FilterConfig) -> tuple[str, str] | None:
     except ImageRejected as exc:
         return exc.reason, exc.detail
     grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-    for name in config.checks:
+    for name in (c for c in config.checks if c in CHECKS):
         detail = CHECKS[name](rgb, grey, config)
         if detail is not None:
             return name, detail
@@ -100,6 +149,11 @@ def apply_filters(df: pd.DataFrame, config: FilterConfig) -> tuple[pd.DataFrame,
     df = df.reset_index(drop=True)
     work = partial(first_failure, config=config)
     failures = list(parallel_map(work, list(df["path"]), workers=config.workers, desc="filter"))
+    for name in (c for c in config.checks if c in DATASET_CHECKS):
+        passed = [i for i, f in enumerate(failures) if f is None]
+        found = DATASET_CHECKS[name](df.loc[passed], config)
+        for i, detail in found.dropna().items():
+            failures[i] = (name, detail)
     failed = np.array([f is not None for f in failures], dtype=bool)
     rejected = new_rejected(
         {

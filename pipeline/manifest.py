@@ -183,3 +183,20 @@ def check_conservation(
 
 def reason_counts(rejected: pd.DataFrame) -> dict[str, int]:
     return {str(k): int(v) for k, v in rejected["reason"].value_counts().sort_index().items()}
+
+
+def rejection_report(kept: pd.DataFrame, rejected: pd.DataFrame, examples: int = 5) -> dict:
+    """Per source: rows kept and rejected by reason; per reason: a few ids to look at
+    (`maskset app` and the rejected.parquet `detail` column say more)."""
+    sources = sorted(set(kept["source"].dropna()) | set(rejected["source"].dropna()))
+    per_source = {
+        source: {
+            "kept": int((kept["source"] == source).sum()),
+            "rejected_by_reason": reason_counts(rejected[rejected["source"] == source]),
+        }
+        for source in sources
+    }
+    example_ids = {
+        str(reason): sorted(group["id"])[:examples] for reason, group in rejected.groupby("reason", sort=True)
+    }
+    return {"by_source": per_source, "examples": example_ids}

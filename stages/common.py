@@ -15,7 +15,7 @@ import yaml
 
 from pipeline.atomic import write_json
 from pipeline.errors import MasksetError, ParamsError
-from pipeline.manifest import read_manifest, reason_counts, write_manifest, write_rejected
+from pipeline.manifest import read_manifest, reason_counts, rejection_report, write_manifest, write_rejected
 
 PARAMS_FILE = Path("params.yaml")
 CATALOG_FILE = Path("datasets/sources.yaml")
@@ -102,6 +102,7 @@ def write_stage_outputs(
             "rows_out": len(kept),
             "rejected": len(rejected),
             "rejected_by_reason": reason_counts(rejected),
+            **rejection_report(kept, rejected),
         },
         COUNTS_DIR / f"{stage}.json",
     )

@@ -51,3 +51,47 @@ def test_undecodable_face_is_rejected_not_crashed(tmp_path):
     path.write_bytes(b"\x89PNG\r\n\x1a\n broken")
     kept, rejected = apply_filters(manifest([path]), FilterConfig(workers=1))
     assert kept.empty and rejected["reason"].item() in {"decode_error", "truncated", "not_an_image"}
+
+
+def test_blur_is_judged_at_one_size_whatever_the_face_size(tmp_path, utk_faces):
+    from PIL import Image, ImageFilter
+
+    face = Image.open(utk_faces[0])
+    paths = []
+    for side in (64, 200, 800):
+        sized = face.resize((side, side), Image.LANCZOS)
+        paths.append(write_image(tmp_path / f"sharp{side}.png", np.asarray(sized)))
+        blurred = sized.filter(ImageFilter.GaussianBlur(side / 40))
+        paths.append(write_image(tmp_path / f"blurred{side}.png", np.asarray(blurred)))
+    config = FilterConfig(checks=("blur",), workers=1)
+    kept, rejected = apply_filters(manifest(paths), config)
+    assert sorted(kept["id"]) == ["sharp200", "sharp64", "sharp800"]
+    assert sorted(rejected["id"]) == ["blurred200", "blurred64", "blurred800"]
+    assert rejected["detail"].str.contains("at 128px").all()
+
+
+def test_grey_pictures_are_flagged_and_colour_faces_kept(tmp_path, utk_faces):
+    from PIL import Image
+
+    grey = np.asarray(Image.open(utk_faces[1]).convert("L").convert("RGB"))
+    paths = [write_image(tmp_path / "grey.png", grey), utk_faces[1]]
+    kept, rejected = apply_filters(manifest(paths), FilterConfig(checks=("grayscale",), workers=1))
+    assert list(rejected["id"]) == ["grey"] and rejected["reason"].item() == "grayscale"
+    assert len(kept) == 1
+
+
+def test_odd_sizes_are_judged_within_each_source(tmp_path, rng):
+    def face(name, side):
+        return write_image(tmp_path / f"{name}.png", rng.integers(0, 255, (side, side, 3), dtype=np.uint8))
+
+    sides = {f"a{i}": 100 + i for i in range(10)} | {"a_huge": 1000, "a_small": 30}
+    sides |= {f"b{i}": 1000 + 10 * i for i in range(5)}  # another source, all large: nothing odd
+    df = manifest([face(n, s) for n, s in sides.items()])
+    df["source"] = df["id"].str[0]
+    df["width"] = df["height"] = df["id"].map(sides)
+    kept, rejected = apply_filters(df, FilterConfig(checks=("odd_size",), workers=1))
+    assert sorted(rejected["id"]) == ["a_huge"]  # 30 px is 3.4x smaller: within the factor 4
+    assert len(kept) == len(df) - 1
+    assert rejected["detail"].str.match(r"size=9\.\d\dx the source's median face").all()
+    uniform = df[df["source"] == "b"]
+    assert apply_filters(uniform, FilterConfig(checks=("odd_size",), workers=1))[1].empty

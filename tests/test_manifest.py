@@ -89,3 +89,22 @@ def test_stable_id_depends_on_every_part_only():
     assert stable_id("a", 1) != stable_id("a", 2)
     assert stable_id("ab", "c") != stable_id("a", "bc")
     assert isinstance(pd.Series([stable_id("x")]).iloc[0], str)
+
+
+def test_rejection_report_counts_per_source_and_names_examples():
+    from pipeline.manifest import rejection_report
+
+    kept = pd.DataFrame({"id": ["k1", "k2"], "source": ["a", "b"]})
+    rejected = pd.DataFrame(
+        {
+            "id": [f"r{i}" for i in range(8)],
+            "source": ["a"] * 7 + ["b"],
+            "reason": ["blur"] * 7 + ["min_size"],
+        }
+    )
+    report = rejection_report(kept, rejected, examples=3)
+    assert report["by_source"] == {
+        "a": {"kept": 1, "rejected_by_reason": {"blur": 7}},
+        "b": {"kept": 1, "rejected_by_reason": {"min_size": 1}},
+    }
+    assert report["examples"] == {"blur": ["r0", "r1", "r2"], "min_size": ["r7"]}
