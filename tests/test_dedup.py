@@ -1,26 +1,34 @@
+import io
+
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageEnhance
 
-from pipeline.dedup import DedupConfig, dedup
+from pipeline.dedup import DedupConfig, dedup, fingerprint, similarity
 from pipeline.images import content_hashes, load_rgb
 from pipeline.manifest import new_manifest
+from tests.conftest import write_image
 
 
-def row(i: str, rgb: np.ndarray, label: str = "no_mask", group: str | None = None, **extra) -> dict:
-    return {
-        "id": i,
-        "source": "s",
-        "origin": f"{i}.png",
-        "path": f"{i}.png",
-        "width": rgb.shape[1],
-        "height": rgb.shape[0],
-        "label": label,
-        "group": group or f"g{i}",
-        "synthetic": False,
-        **content_hashes(rgb),
-        **extra,
-    }
+@pytest.fixture
+def row(tmp_path):
+    def make(i: str, rgb: np.ndarray, label: str = "no_mask", group: str | None = None, **extra) -> dict:
+        path = write_image(tmp_path / f"{i}.png", rgb)
+        return {
+            "id": i,
+            "source": "s",
+            "origin": f"{i}.png",
+            "path": str(path),
+            "width": rgb.shape[1],
+            "height": rgb.shape[0],
+            "label": label,
+            "group": group or f"g{i}",
+            "synthetic": False,
+            **content_hashes(rgb),
+            **extra,
+        }
+
+    return make
 
 
 @pytest.fixture
@@ -28,45 +36,111 @@ def faces(utk_faces):
     return [load_rgb(p) for p in utk_faces[:12]]
 
 
-def test_distinct_real_faces_are_all_kept(faces):
-    kept, rejected = dedup(new_manifest(row(f"f{i}", f) for i, f in enumerate(faces)), DedupConfig())
+def edited(face: np.ndarray) -> dict[str, np.ndarray]:
+    """The edits one photo goes through on its way round the web."""
+    im = Image.fromarray(face)
+    w, h = im.size
+    buf = io.BytesIO()
+    im.save(buf, "JPEG", quality=70)
+    return {
+        "jpeg70": np.asarray(Image.open(buf).convert("RGB")),
+        "half": np.asarray(im.resize((w // 2, h // 2), Image.LANCZOS)),
+        "crop5": np.asarray(im.crop((w // 20, h // 20, w - w // 20, h - h // 20))),
+        "corner5": np.asarray(im.crop((w // 20, h // 20, w, h))),
+        "bright20": np.asarray(ImageEnhance.Brightness(im).enhance(1.2)),
+        "mirror": np.ascontiguousarray(face[:, ::-1]),
+    }
+
+
+def test_distinct_real_faces_are_all_kept(faces, row):
+    kept, rejected = dedup(new_manifest(row(f"f{i}", f) for i, f in enumerate(faces)), DedupConfig(workers=1))
     assert len(kept) == len(faces) and len(rejected) == 0
 
 
-def test_copies_are_clustered_and_one_representative_kept(faces):
+def test_edited_copies_cluster_and_the_original_is_kept(faces, row):
     face = faces[0]
-    small = np.asarray(Image.fromarray(face).resize((100, 100)))
+    copies = edited(face)
     rows = [
         row("orig", face, group="photoA"),
         row("copy", face.copy(), group="photoB"),  # byte-identical pixels
-        row("mirror", face[:, ::-1].copy()),
-        row("small", small),  # smaller: must not be the one kept
+        *(row(name, rgb) for name, rgb in copies.items()),
         row("siblingB", faces[10], group="photoB"),  # another face on photo B
         *(row(f"other{i}", f) for i, f in enumerate(faces[1:10])),
     ]
-    kept, rejected = dedup(new_manifest(rows), DedupConfig(phash_distance=4))
+    kept, rejected = dedup(new_manifest(rows), DedupConfig(workers=1))
     reasons = dict(zip(rejected["id"], rejected["reason"], strict=True))
-    assert reasons["mirror"] == "near_duplicate" and reasons["small"] == "near_duplicate"
-    assert {reasons.get("orig"), reasons.get("copy")} == {None, "exact_duplicate"}
-    rep = kept[kept["id"].isin(["orig", "copy"])]
-    assert len(rep) == 1
-    assert (rejected["detail"] == f"duplicate_of={rep['id'].item()}").all()
-    # the kept row stands for photos A and B and the mirror: their groups merge, so B's
+    cluster = ["orig", "copy", *copies]
+    rep = kept[kept["id"].isin(cluster)]
+    assert len(rep) == 1 and len(kept) == 11
+    # one of the full-size members is kept (sharpness breaks the tie); the smaller ones never
+    assert rep["id"].item() in {"orig", "copy", "jpeg70", "bright20", "mirror"}
+    assert {reasons[m] for m in cluster if m != rep["id"].item()} <= {"near_duplicate", "exact_duplicate"}
+    assert rejected["detail"].str.startswith(f"duplicate_of={rep['id'].item()}").all()
+    # the kept row stands for photos A and B and every copy: their groups merge, so B's
     # other face lands in the same split as the representative
     groups = kept.set_index("id")["group"]
     assert groups["siblingB"] == rep["group"].item()
     assert groups.drop(["siblingB", rep["id"].item()]).nunique() == 9
 
 
-def test_duplicates_that_disagree_on_label_are_all_rejected(faces):
-    rows = [row("a", faces[0], "mask"), row("b", faces[0].copy(), "no_mask"), row("c", faces[1])]
-    kept, rejected = dedup(new_manifest(rows), DedupConfig())
+def test_a_label_conflict_is_held_out_whole(faces, row):
+    rows = [row("a", faces[0], label="mask"), row("b", faces[0][:, ::-1].copy()), row("c", faces[1])]
+    kept, rejected = dedup(new_manifest(rows), DedupConfig(workers=1))
     assert list(kept["id"]) == ["c"]
-    assert set(rejected["reason"]) == {"label_conflict"}
-    assert "with b" in rejected.set_index("id").at["a", "detail"]
+    assert set(rejected["reason"]) == {"label_conflict"} and sorted(rejected["id"]) == ["a", "b"]
+    assert "labels=['mask', 'no_mask'] with b" in rejected.set_index("id").at["a", "detail"]
 
 
-def test_real_kept_over_synthetic(faces):
-    rows = [row("synth", faces[0], synthetic=True), row("real", faces[0].copy())]
-    kept, _ = dedup(new_manifest(rows), DedupConfig())
-    assert list(kept["id"]) == ["real"]
+def test_real_kept_over_synthetic_and_larger_over_smaller(faces, row):
+    big = np.asarray(Image.fromarray(faces[0]).resize((400, 400), Image.LANCZOS))
+    rows = [row("synth", big, synthetic=True), row("real_small", faces[0]), row("real_big", big)]
+    kept, _ = dedup(new_manifest(rows), DedupConfig(workers=1))
+    assert list(kept["id"]) == ["real_big"]
+
+
+def test_copies_across_two_sources_collapse_to_one(faces, row):
+    rows = [row(f"a{i}", f, source="kaggle") for i, f in enumerate(faces[:6])]
+    rows += [row(f"b{i}", edited(f)["jpeg70"], source="rmfd") for i, f in enumerate(faces[3:9])]
+    kept, rejected = dedup(new_manifest(rows), DedupConfig(workers=1))
+    assert len(kept) == 9 and len(rejected) == 3
+    for i in range(3):  # each kaggle face and its rmfd re-encode: one kept, one duplicate_of it
+        pair = {f"a{i + 3}", f"b{i}"}
+        (lost,) = pair & set(rejected["id"])
+        (kept_id,) = pair - {lost}
+        assert rejected.set_index("id").at[lost, "detail"].startswith(f"duplicate_of={kept_id}")
+
+
+def test_faces_too_close_to_split_share_a_group_even_when_both_are_kept(faces, row):
+    rows = [row("a", faces[0]), row("b", edited(faces[0])["jpeg70"]), row("c", faces[1])]
+    kept, rejected = dedup(new_manifest(rows), DedupConfig(workers=1, verify_ncc=1.0))  # never verified
+    assert rejected.empty
+    groups = kept.set_index("id")["group"]
+    assert groups["a"] == groups["b"] != groups["c"]
+
+
+def test_verification_tells_a_copy_from_another_person(tmp_path, faces):
+    def views(name, rgb):
+        return fingerprint(str(write_image(tmp_path / f"{name}.png", rgb))).views
+
+    people = [views(f"p{i}", f) for i, f in enumerate(faces)]
+    copy = views("copy", edited(faces[0])["crop5"])
+    assert similarity(people[0], copy) > 0.95
+    assert max(similarity(people[0], other) for other in people[1:]) < 0.9
+
+
+def test_an_unreadable_face_is_a_rejection(tmp_path, faces, row):
+    rows = [row("a", faces[0])]
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"\x89PNG\r\n\x1a\nnope")
+    rows.append({**row("b", faces[1]), "path": str(broken)})
+    kept, rejected = dedup(new_manifest(rows), DedupConfig(workers=1))
+    assert list(kept["id"]) == ["a"] and rejected["reason"].item() in {
+        "truncated",
+        "decode_error",
+        "not_an_image",
+    }
+
+
+def test_bad_thresholds_are_refused():
+    with pytest.raises(ValueError, match="group_distance"):
+        DedupConfig(candidate_distance=4, group_distance=6)
