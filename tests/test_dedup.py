@@ -144,3 +144,27 @@ def test_an_unreadable_face_is_a_rejection(tmp_path, faces, row):
 def test_bad_thresholds_are_refused():
     with pytest.raises(ValueError, match="group_distance"):
         DedupConfig(candidate_distance=4, group_distance=6)
+
+
+@pytest.mark.realdata
+@pytest.mark.slow
+def test_on_the_real_sample_only_the_two_copied_photos_lose_faces(voc_sample, tmp_path, monkeypatch):
+    """The Kaggle sample holds two copies of one photo (410 / 428, boxed slightly differently)
+    and one crowd photo cropped two ways (623 / 847); every face removed must come from those."""
+    from pipeline.ingest import IngestConfig, ingest_source
+    from pipeline.sources import load_catalog
+    from tests.conftest import ROOT
+
+    monkeypatch.chdir(tmp_path)
+    source = load_catalog(ROOT / "datasets" / "sources.yaml")["kaggle_face_mask_detection"]
+    faces, _ = ingest_source(source, voc_sample, IngestConfig(workers=2), tmp_path, tmp_path)
+    kept, rejected = dedup(faces, DedupConfig(workers=2))
+    photos = set(rejected["origin"].str.extract(r"(maksssksksss\d+)")[0])
+    assert set(rejected["reason"]) == {"near_duplicate"} and len(rejected) >= 6
+    assert photos <= {"maksssksksss410", "maksssksksss428", "maksssksksss623", "maksssksksss847"}
+    assert {"maksssksksss623", "maksssksksss847"} & photos and {"maksssksksss410", "maksssksksss428"} & photos
+    # each removed face names the face it duplicates, on the other copy of its photo
+    origin = faces.set_index("id")["origin"]
+    for row in rejected.itertuples():
+        kept_id = row.detail.split()[0].removeprefix("duplicate_of=")
+        assert origin[kept_id] != row.origin and kept_id in set(kept["id"])
