@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -133,15 +133,21 @@ def units_from_annotations(
             )
 
 
-def _annotation_files(source: Source, part: Part, folder: Path, pattern: str) -> Iterator[Path | Unit]:
-    """Annotation files, or a rejection for one too large to be an annotation."""
-    for file in sorted(folder.glob(pattern)):
-        if file.stat().st_size > MAX_ANNOTATION_BYTES:
-            where = origin_of(part, Path(part.annotations, file.name))
-            detail = f"{file.stat().st_size} bytes > {MAX_ANNOTATION_BYTES}"
-            yield Unit(source.key, where, file, part.faces, [Candidate("")], error=("bad_annotation", detail))
-        else:
-            yield file
+def _each_annotation_file(
+    source: Source, root: Path, part: Part, pattern: str, parse: Callable[[Path, str], Annotated | Unit]
+) -> Iterator[Annotated | Unit]:
+    """parse(file, where) for each annotation file; a file too large to be an annotation, or
+    one `parse` fails on with ValueError (a refused or malformed record), is a rejection."""
+    for file in sorted((root / part.path / part.annotations).glob(pattern)):
+        where = origin_of(part, Path(part.annotations, file.name))
+        size = file.stat().st_size
+        if size > MAX_ANNOTATION_BYTES:
+            yield _bad_record(source, part, where, file, f"{size} bytes > {MAX_ANNOTATION_BYTES}")
+            continue
+        try:
+            yield parse(file, where)
+        except ValueError as exc:
+            yield _bad_record(source, part, where, file, str(exc))
 
 
 def _bad_record(source: Source, part: Part, where: str, file: Path, detail: str) -> Unit:
@@ -151,17 +157,12 @@ def _bad_record(source: Source, part: Part, where: str, file: Path, detail: str)
 def parse_voc(source: Source, root: Path, part: Part) -> Iterator[Annotated | Unit]:
     """PASCAL VOC: one XML per image, one `<object>` with `<name>` and `<bndbox>` per face.
     Parsed by defusedxml, which refuses entity expansion and external entities."""
-    folder = root / part.path / part.annotations
-    for file in _annotation_files(source, part, folder, "*.xml"):
-        if isinstance(file, Unit):
-            yield file
-            continue
-        where = origin_of(part, Path(part.annotations, file.name))
+
+    def parse(file: Path, where: str) -> Annotated:
         try:
             ann = SafeET.parse(file).getroot()
         except Exception as exc:  # defusedxml raises its own types besides ParseError
-            yield _bad_record(source, part, where, file, f"{type(exc).__name__}: {exc}")
-            continue
+            raise ValueError(f"{type(exc).__name__}: {exc}") from exc
         name = (ann.findtext("filename") or "").strip() or _image_named_like(root, part, file)
         record = Annotated(where, name)
         width, height = ann.findtext("size/width"), ann.findtext("size/height")
@@ -171,7 +172,9 @@ def parse_voc(source: Source, root: Path, part: Part) -> Iterator[Annotated | Un
             bnd = obj.find("bndbox")
             values = [None if bnd is None else bnd.findtext(t) for t in ("xmin", "ymin", "xmax", "ymax")]
             record.objects.append((f"{where}#object{i}", (obj.findtext("name") or "").strip(), values))
-        yield record
+        return record
+
+    return _each_annotation_file(source, root, part, "*.xml", parse)
 
 
 def _image_named_like(root: Path, part: Part, xml: Path) -> str:
@@ -183,22 +186,19 @@ def _image_named_like(root: Path, part: Part, xml: Path) -> str:
 def parse_box_json(source: Source, root: Path, part: Part) -> Iterator[Annotated | Unit]:
     """One JSON per image, `<image name>.json`, as in Wobot's face-mask set:
     {"FileName": ..., "Annotations": [{"classname": ..., "BoundingBox": [x1, y1, x2, y2]}]}."""
-    folder = root / part.path / part.annotations
-    for file in _annotation_files(source, part, folder, "*.json"):
-        if isinstance(file, Unit):
-            yield file
-            continue
-        where = origin_of(part, Path(part.annotations, file.name))
+
+    def parse(file: Path, where: str) -> Annotated:
         try:
             data = json.loads(file.read_bytes())
             name = str(data.get("FileName") or file.stem)
             objects = [(str(a["classname"]), a["BoundingBox"]) for a in data["Annotations"]]
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            yield _bad_record(source, part, where, file, f"not a box record: {type(exc).__name__}: {exc}")
-            continue
+            raise ValueError(f"not a box record: {type(exc).__name__}: {exc}") from exc
         record = Annotated(where, name)
         record.objects = [(f"{where}#object{i}", raw.strip(), box) for i, (raw, box) in enumerate(objects)]
-        yield record
+        return record
+
+    return _each_annotation_file(source, root, part, "*.json", parse)
 
 
 def parse_box_csv(source: Source, root: Path, part: Part) -> Iterator[Annotated | Unit]:
