@@ -5,8 +5,23 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from pipeline.layouts.units import Candidate, Unit, group_of, origin_of, walk_files
+from pipeline.layouts.units import Candidate, Problem, Unit, group_of, origin_of, walk_files
 from pipeline.sources import Part, Source
+
+
+def _unit(
+    source: Source,
+    part: Part,
+    file: Path,
+    origin: str,
+    raw: str,
+    problem: Problem | None,
+    folder: str | None,
+    name: str,
+) -> Unit:
+    """The unit of one file whose raw label its path gives."""
+    group = group_of(source, part, origin, folder, name)
+    return Unit(source.key, origin, file, part.faces, [Candidate(raw)], error=problem, group=group)
 
 
 def read_folder_per_class(source: Source, root: Path, part: Part) -> Iterator[Unit]:
@@ -16,20 +31,12 @@ def read_folder_per_class(source: Source, root: Path, part: Part) -> Iterator[Un
     base = root / part.path
     for file, problem in walk_files(base):
         rel = file.relative_to(base)
-        origin = origin_of(part, rel)
         labelled = len(rel.parts) >= 2
         if not labelled:
             problem = problem or ("no_label", "file is not inside a class folder")
         folder = rel.parts[1] if len(rel.parts) >= 3 else None
-        yield Unit(
-            source.key,
-            origin,
-            file,
-            part.faces,
-            [Candidate(rel.parts[0] if labelled else "")],
-            error=problem,
-            group=group_of(source, part, origin, folder, file.stem),
-        )
+        raw = rel.parts[0] if labelled else ""
+        yield _unit(source, part, file, origin_of(part, rel), raw, problem, folder, file.stem)
 
 
 def read_single_class(source: Source, root: Path, part: Part) -> Iterator[Unit]:
@@ -38,17 +45,8 @@ def read_single_class(source: Source, root: Path, part: Part) -> Iterator[Unit]:
     base = root / part.path
     for file, problem in walk_files(base):
         rel = file.relative_to(base)
-        origin = origin_of(part, rel)
         folder = rel.parts[0] if len(rel.parts) >= 2 else None
-        yield Unit(
-            source.key,
-            origin,
-            file,
-            part.faces,
-            [Candidate(str(part.label))],
-            error=problem,
-            group=group_of(source, part, origin, folder, file.stem),
-        )
+        yield _unit(source, part, file, origin_of(part, rel), str(part.label), problem, folder, file.stem)
 
 
 def read_name_suffix(source: Source, root: Path, part: Part) -> Iterator[Unit]:
@@ -56,16 +54,7 @@ def read_name_suffix(source: Source, root: Path, part: Part) -> Iterator[Unit]:
     `00042_Mask_Mouth_Chin.jpg` is photo 00042 with the raw label `Mask_Mouth_Chin`."""
     base = root / part.path
     for file, problem in walk_files(base):
-        origin = origin_of(part, file.relative_to(base))
         name, sep, suffix = file.stem.partition("_")
         if not problem and not (sep and suffix):
             problem = ("no_label", f"file name {file.name!r} has no _<label> suffix")
-        yield Unit(
-            source.key,
-            origin,
-            file,
-            part.faces,
-            [Candidate(suffix)],
-            error=problem,
-            group=group_of(source, part, origin, None, name),
-        )
+        yield _unit(source, part, file, origin_of(part, file.relative_to(base)), suffix, problem, None, name)
