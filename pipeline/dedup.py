@@ -33,7 +33,7 @@ from scipy.cluster.hierarchy import DisjointSet
 from scipy.fft import dctn
 
 from pipeline.groups import merge_groups
-from pipeline.hamming import hash_codes, multi_index_pairs, near_pairs
+from pipeline.hamming import hash_codes, multi_index_pairs, near_pairs, unique_pairs
 from pipeline.manifest import check_conservation, new_rejected
 from pipeline.parallel import parallel_map
 
@@ -145,9 +145,7 @@ def candidate_pairs(codes: np.ndarray, max_distance: int) -> np.ndarray:
     k = codes.shape[1]
     queries = codes.reshape(-1)
     found = multi_index_pairs(queries, codes[:, 0], max_distance)
-    pairs = np.stack([found[:, 0] // k, found[:, 1]], axis=1)
-    pairs = np.sort(pairs[pairs[:, 0] != pairs[:, 1]], axis=1)
-    return np.unique(pairs, axis=0) if len(pairs) else np.empty((0, 2), dtype=np.int64)
+    return unique_pairs(np.stack([found[:, 0] // k, found[:, 1]], axis=1))
 
 
 def _representative_order(df: pd.DataFrame, sharpness: np.ndarray) -> pd.Series:

@@ -3,10 +3,10 @@
 Multi-index hashing (Norouzi, Punjani and Fleet, "Fast Search in Hamming Space with
 Multi-Index Hashing", CVPR 2012): cut each code into m substrings. If two codes differ in at
 most r bits, some substring differs in at most r // m bits (pigeonhole), so it suffices to
-look each substring up, with every variant of up to r // m flipped bits, in a sorted table of
-that substring, and to check the full distance of the few candidates found. With substrings
-of about log2(n) bits a lookup finds about one random code, so the work grows like n, not n^2.
-Below `brute_force_below` comparisons a chunked all-pairs XOR is faster and is used instead.
+look each substring up, with every variant of up to r // m flipped bits, in a table of that
+substring, and to check the full distance of the few candidates found. With substrings of
+about log2(n) bits a lookup finds about one random code, so the work grows like n, not n^2.
+Below BRUTE_FORCE_BELOW comparisons a chunked all-pairs XOR is used instead.
 """
 
 from __future__ import annotations
@@ -25,13 +25,11 @@ def hash_codes(hex_hashes: pd.Series | list[str]) -> np.ndarray:
     return np.array([int(h, 16) for h in hex_hashes], dtype=np.uint64)
 
 
-def _normalise(pairs: np.ndarray, self_join: bool) -> np.ndarray:
-    if self_join:
-        pairs = np.sort(pairs, axis=1)
-        pairs = pairs[pairs[:, 0] != pairs[:, 1]]
-    if not len(pairs):
-        return np.empty((0, 2), dtype=np.int64)
-    return np.unique(pairs, axis=0)
+def unique_pairs(pairs: np.ndarray) -> np.ndarray:
+    """Index pairs of one set as sorted (i < j), each once, without (i, i)."""
+    pairs = np.sort(pairs, axis=1)
+    pairs = pairs[pairs[:, 0] != pairs[:, 1]]
+    return np.unique(pairs, axis=0) if len(pairs) else np.empty((0, 2), dtype=np.int64)
 
 
 def brute_force_pairs(query: np.ndarray, base: np.ndarray, max_distance: int) -> np.ndarray:
@@ -98,4 +96,4 @@ def near_pairs(
     pairs = [search(codes, codes, max_distance)]
     if mirror is not None:
         pairs.append(search(np.asarray(mirror, dtype=np.uint64), codes, max_distance))
-    return _normalise(np.concatenate(pairs), self_join=True)
+    return unique_pairs(np.concatenate(pairs))
