@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.images import ImageRejected, load_rgb
-from pipeline.manifest import check_conservation, new_rejected
+from pipeline.manifest import check_conservation, reject_rows
 from pipeline.parallel import parallel_map
 
 STAGE = "filter"
@@ -155,19 +155,8 @@ def apply_filters(df: pd.DataFrame, config: FilterConfig) -> tuple[pd.DataFrame,
         for i, detail in found.dropna().items():
             failures[i] = (name, detail)
     failed = np.array([f is not None for f in failures], dtype=bool)
-    rejected = new_rejected(
-        {
-            "id": row["id"],
-            "stage": STAGE,
-            "reason": f[0],
-            "detail": f[1],
-            "source": row["source"],
-            "origin": row["origin"],
-            "path": row["path"],
-            "label": row["label"],
-        }
-        for f, (_, row) in zip(failures, df.iterrows(), strict=True)
-        if f is not None
+    rejected = reject_rows(
+        df.loc[failed], STAGE, (f[0] for f in failures if f), (f[1] for f in failures if f)
     )
     kept = df.loc[~failed].reset_index(drop=True)
     check_conservation(STAGE, df["id"], kept["id"], rejected["id"])

@@ -115,6 +115,16 @@ def new_rejected(rows: Iterable[dict] = ()) -> pd.DataFrame:
     return _table(pd.DataFrame(list(rows)), REJECTED_SCHEMA).to_pandas()
 
 
+def reject_rows(
+    rows: pd.DataFrame, stage: str, reasons: Iterable[str], details: Iterable[str]
+) -> pd.DataFrame:
+    """Rejections of manifest rows a stage drops, one reason and detail each; the rows keep
+    their id, source, origin, path and label so a rejection can be traced and browsed."""
+    out = rows[["id", "source", "origin", "path", "label"]].reset_index(drop=True)
+    out = out.assign(stage=stage, reason=list(reasons), detail=list(details))
+    return new_rejected(out.to_dict("records"))
+
+
 def validate(df: pd.DataFrame) -> None:
     """Check the invariants every manifest must hold; raise with the offending ids."""
     dup = df["id"][df["id"].duplicated()]
