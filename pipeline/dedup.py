@@ -23,7 +23,8 @@ members merge into the representative's, and so do the groups of faces within
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import cv2
@@ -213,7 +214,7 @@ def dedup(df: pd.DataFrame, config: DedupConfig) -> tuple[pd.DataFrame, pd.DataF
         if len(found) > 1:
             for k in members:
                 others = ",".join(ids[m] for m in members if m != k)
-                rejected.append((k, "label_conflict", f"labels={found} with {others}"))
+                rejected.append((k, "label_conflict", f"labels={','.join(found)} with={others}"))
             continue
         kept_idx.append(rep)
         for k in members[1:]:
@@ -235,3 +236,33 @@ def dedup(df: pd.DataFrame, config: DedupConfig) -> tuple[pd.DataFrame, pd.DataF
     rejected_df = reject_rows(df.loc[list(index)], STAGE, reasons, details)
     check_conservation(STAGE, df["id"], kept["id"], rejected_df["id"])
     return kept.reset_index(drop=True), rejected_df
+
+
+def dedup_report(kept: pd.DataFrame, rejected: pd.DataFrame, config: DedupConfig) -> dict:
+    """What dedup found beyond the counts, read back from its rejection rows: how big the
+    clusters are, which span sources (a sign two sources share photos), and every label
+    conflict in full, so a reviewer can settle it with a correction."""
+    dup = rejected[rejected["reason"].isin(["exact_duplicate", "near_duplicate"])]
+    rep = dup["detail"].str.extract(r"duplicate_of=(\S+)")[0]
+    source_of = dict(zip(kept["id"], kept["source"], strict=True))
+    clusters = [
+        {"kept": r, "size": len(g) + 1, "sources": sorted({source_of[r], *g["source"]})}
+        for r, g in dup.groupby(rep, sort=True)
+    ]
+    clusters.sort(key=lambda c: (-c["size"], c["kept"]))
+    conflict = rejected[rejected["reason"] == "label_conflict"].set_index("id")
+    conflict_sets = {
+        frozenset([i, *detail.split("with=", 1)[1].split(",")]) for i, detail in conflict["detail"].items()
+    }
+    return {
+        "params": asdict(config),
+        "clusters": len(clusters),
+        "faces_in_clusters": sum(c["size"] for c in clusters),
+        "cluster_sizes": {str(k): v for k, v in sorted(Counter(c["size"] for c in clusters).items())},
+        "cross_source_clusters": [c for c in clusters if len(c["sources"]) > 1],
+        "largest_clusters": clusters[:10],
+        "label_conflicts": [
+            [{"id": i, **conflict.loc[i, ["label", "source", "path"]].to_dict()} for i in sorted(members)]
+            for members in sorted(conflict_sets, key=sorted)
+        ],
+    }

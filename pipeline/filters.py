@@ -161,3 +161,12 @@ def apply_filters(df: pd.DataFrame, config: FilterConfig) -> tuple[pd.DataFrame,
     kept = df.loc[~failed].reset_index(drop=True)
     check_conservation(STAGE, df["id"], kept["id"], rejected["id"])
     return kept, rejected
+
+
+def filter_report(kept: pd.DataFrame, rejected: pd.DataFrame, config: FilterConfig) -> dict:
+    """Which checks ran with which thresholds, and which were switched off: the counts mean
+    nothing without them."""
+    return {
+        "checks": {name: getattr(config, name) for name in config.checks},
+        "switched_off": sorted((set(CHECKS) | set(DATASET_CHECKS)) - set(config.checks)),
+    }

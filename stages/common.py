@@ -19,7 +19,8 @@ from pipeline.manifest import read_manifest, reason_counts, rejection_report, wr
 
 PARAMS_FILE = Path("params.yaml")
 CATALOG_FILE = Path("datasets/sources.yaml")
-COUNTS_DIR = Path("reports/counts")
+REPORTS_DIR = Path("reports")
+COUNTS_DIR = REPORTS_DIR / "counts"
 C = TypeVar("C")
 
 
@@ -91,21 +92,27 @@ def run(main: Callable[[], None]) -> None:
 
 
 def write_stage_outputs(
-    stage: str, out_dir: Path, n_in: int, kept: pd.DataFrame, rejected: pd.DataFrame
+    stage: str,
+    out_dir: Path,
+    n_in: int,
+    kept: pd.DataFrame,
+    rejected: pd.DataFrame,
+    report: dict | None = None,
 ) -> None:
-    """The manifest, the rejections and a counts file `dvc metrics show` lists per stage."""
+    """The manifest, the rejections and a counts file `dvc metrics show` lists per stage;
+    a stage with more to say (`report`) also gets reports/<stage>.json, counts included."""
     write_manifest(kept, out_dir / "manifest.parquet")
     write_rejected(rejected, out_dir / "rejected.parquet")
-    write_json(
-        {
-            "rows_in": n_in,
-            "rows_out": len(kept),
-            "rejected": len(rejected),
-            "rejected_by_reason": reason_counts(rejected),
-            **rejection_report(kept, rejected),
-        },
-        COUNTS_DIR / f"{stage}.json",
-    )
+    counts = {
+        "rows_in": n_in,
+        "rows_out": len(kept),
+        "rejected": len(rejected),
+        "rejected_by_reason": reason_counts(rejected),
+        **rejection_report(kept, rejected),
+    }
+    write_json(counts, COUNTS_DIR / f"{stage}.json")
+    if report is not None:
+        write_json({**counts, **report}, REPORTS_DIR / f"{stage}.json")
     summary(stage, n_in, kept, rejected)
 
 
@@ -115,9 +122,11 @@ def transform(
     step: Callable[[pd.DataFrame, C], tuple[pd.DataFrame, pd.DataFrame]],
     source: Path,
     out_dir: Path,
+    report: Callable[[pd.DataFrame, pd.DataFrame, C], dict] | None = None,
 ) -> None:
     """The whole of a manifest-in, manifest-out stage: params -> step -> outputs."""
     config = to_config(config_cls, section(stage), stage)
     df = read_manifest(source / "manifest.parquet")
     kept, rejected = step(df, config)
-    write_stage_outputs(stage, out_dir, len(df), kept, rejected)
+    extra = None if report is None else report(kept, rejected, config)
+    write_stage_outputs(stage, out_dir, len(df), kept, rejected, extra)

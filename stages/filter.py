@@ -2,12 +2,14 @@
 
 from pathlib import Path
 
-from pipeline.filters import FilterConfig, apply_filters
+from pipeline.filters import FilterConfig, apply_filters, filter_report
 from stages.common import run, transform
 
 
 def main() -> None:
-    transform("filter", FilterConfig, apply_filters, Path("datasets/dedup"), Path("datasets/filter"))
+    transform(
+        "filter", FilterConfig, apply_filters, Path("datasets/dedup"), Path("datasets/filter"), filter_report
+    )
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageEnhance
 
-from pipeline.dedup import DedupConfig, dedup, fingerprint, similarity
+from pipeline.dedup import DedupConfig, dedup, dedup_report, fingerprint, similarity
 from pipeline.images import content_hashes, load_rgb
 from pipeline.manifest import new_manifest
 from tests.conftest import write_image
@@ -16,7 +16,7 @@ def row(tmp_path):
         path = write_image(tmp_path / f"{i}.png", rgb)
         return {
             "id": i,
-            "source": "s",
+            "source": extra.pop("source", "s"),
             "origin": f"{i}.png",
             "path": str(path),
             "width": rgb.shape[1],
@@ -88,7 +88,29 @@ def test_a_label_conflict_is_held_out_whole(faces, row):
     kept, rejected = dedup(new_manifest(rows), DedupConfig(workers=1))
     assert list(kept["id"]) == ["c"]
     assert set(rejected["reason"]) == {"label_conflict"} and sorted(rejected["id"]) == ["a", "b"]
-    assert "labels=['mask', 'no_mask'] with b" in rejected.set_index("id").at["a", "detail"]
+    assert rejected.set_index("id").at["a", "detail"] == "labels=mask,no_mask with=b"
+    conflicts = dedup_report(kept, rejected, DedupConfig())["label_conflicts"]
+    assert [[(m["id"], m["label"]) for m in members] for members in conflicts] == [
+        [("a", "mask"), ("b", "no_mask")]
+    ]
+
+
+def test_report_counts_clusters_and_those_spanning_sources(faces, row):
+    copies = edited(faces[0])
+    rows = [
+        row("orig", faces[0]),
+        row("jpeg", copies["jpeg70"], source="other"),
+        row("half", copies["half"]),
+        row("twin", faces[1]),
+        row("twin_copy", faces[1].copy()),
+        row("alone", faces[2]),
+    ]
+    kept, rejected = dedup(new_manifest(rows), DedupConfig(workers=1))
+    report = dedup_report(kept, rejected, DedupConfig())
+    assert report["clusters"] == 2 and report["faces_in_clusters"] == 5
+    assert report["cluster_sizes"] == {"2": 1, "3": 1}
+    assert [c["sources"] for c in report["cross_source_clusters"]] == [["other", "s"]]
+    assert report["label_conflicts"] == [] and report["params"]["verify_ncc"] == 0.92
 
 
 def test_real_kept_over_synthetic_and_larger_over_smaller(faces, row):

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from pipeline.filters import FilterConfig, apply_filters
+from pipeline.filters import FilterConfig, apply_filters, filter_report
 from pipeline.manifest import new_manifest
 from tests.conftest import write_image
 
@@ -42,6 +42,9 @@ def test_checks_are_chosen_by_name(tmp_path):
     path = write_image(tmp_path / "black.png", np.zeros((64, 64, 3), np.uint8))
     kept, rejected = apply_filters(manifest([path]), FilterConfig(checks=("min_size",), workers=1))
     assert len(kept) == 1 and rejected.empty
+    report = filter_report(kept, rejected, FilterConfig(checks=("min_size", "blur"), blur=12.0))
+    assert report["checks"] == {"min_size": 32, "blur": 12.0}
+    assert "brightness" in report["switched_off"] and "blur" not in report["switched_off"]
     with pytest.raises(ValueError, match="unknown filter checks"):
         FilterConfig(checks=("sharpness",))
 

@@ -74,6 +74,9 @@ def test_every_stage_ran_and_accounts_for_every_row(built):
         if previous is not None and stage != "synthesize":
             assert len(previous) == len(kept) + len(rejected)
         previous = kept
+    for stage in ("dedup", "filter"):
+        report = json.loads((repo / "reports" / f"{stage}.json").read_text())
+        assert report["rows_out"] == len(read_manifest(repo / "datasets" / stage / "manifest.parquet"))
     final = read_manifest(repo / "datasets/split/manifest.parquet")
     assert set(final["label"]) == {"mask", "no_mask"} and final["split"].notna().all()
     assert (repo / "datasets/split/imagefolder/train/mask").is_dir()
