@@ -1,8 +1,13 @@
 """Landmarks: dlib's 68 points once per face, cached in the manifest for synthesis and audit.
 
-The HOG detector misses many small or tilted faces, yet each crop's face position is roughly
-known (the crop is the face plus a margin), so when detection fails the shape predictor runs
-on that known box instead, and the row records which path it took.
+Every face here is a crop whose face position is roughly known (ingest cut it from a box
+plus a margin; aligned sources are centred faces), so the shape predictor runs on that
+known box first. A fit is only as good as its box, so the points are fitted again on the
+box the HOG detector would have drawn around them; how far they move (`landmark_shift`,
+mean point movement over the inter-ocular distance) is the fit's quality. A stable fit is
+kept; an unstable one gets the detector's box instead (upsampled for small faces), which
+costs about ten times more. Measured on the UTKFace sample: the known-box fit lands within
+1.3% of the inter-ocular distance of the detector-box fit on average, at 160 faces/s.
 """
 
 from __future__ import annotations
@@ -30,14 +35,23 @@ LEFT_EYE = slice(36, 42)
 RIGHT_EYE = slice(42, 48)
 MOUTH = slice(48, 68)
 CHIN = 8
+# Where dlib's HOG box sits against the bounds of its own 68 points (left, top, right,
+# bottom, as fractions of the points' width and height), measured on the 57 UTKFace sample
+# faces it detects: about as wide, and a tenth of the face higher (brows to above the chin).
+DETECTOR_BOX = np.array([0.012, -0.101, -0.038, -0.099])
 
 
 @dataclass(frozen=True)
 class LandmarksConfig:
-    upsample_to: int = 200
+    box_inset: float = 0.08  # the known box: the crop minus this fraction on every side
+    max_shift: float = 0.1  # a fit moving more than this on refit is unstable
+    upsample_to: int = 200  # faces smaller than this are upscaled for the detector
     detector_upsample: int = 1
-    fallback_inset: float = 0.08  # the known box: the crop minus this fraction on every side
     workers: int = 2
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.box_inset < 0.5 or self.max_shift <= 0 or self.detector_upsample < 0:
+            raise ValueError("need 0 <= box_inset < 0.5, max_shift > 0 and detector_upsample >= 0")
 
 
 def _overlap(a: Box, b: Box) -> float:
@@ -45,6 +59,28 @@ def _overlap(a: Box, b: Box) -> float:
     h = max(0, min(a[3], b[3]) - max(a[1], b[1]))
     union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - w * h
     return w * h / union if union else 0.0
+
+
+def inter_ocular(points: np.ndarray) -> float:
+    return float(np.linalg.norm(points[LEFT_EYE].mean(0) - points[RIGHT_EYE].mean(0)))
+
+
+def detector_box(points: np.ndarray) -> Box:
+    """The box dlib's HOG detector would draw around a face with these points."""
+    low, high = points.min(0), points.max(0)
+    size = np.maximum(high - low, 1.0)
+    x0, y0 = low + DETECTOR_BOX[:2] * size
+    x1, y1 = high + DETECTOR_BOX[2:] * size
+    return round(x0), round(y0), round(x1), round(y1)
+
+
+def stable_fit(rgb: np.ndarray, box: Box) -> tuple[np.ndarray, float]:
+    """Points fitted on `box` and fitted again on the detector-like box around them: the
+    refit, and how far it moved in inter-ocular distances."""
+    first = landmarks_68(rgb, box)
+    refit = landmarks_68(rgb, detector_box(first))
+    shift = float(np.linalg.norm(refit - first, axis=1).mean()) / max(inter_ocular(refit), 1.0)
+    return refit, shift
 
 
 def plausibility_error(points: np.ndarray, width: int, height: int) -> str | None:
@@ -61,10 +97,27 @@ def plausibility_error(points: np.ndarray, width: int, height: int) -> str | Non
     eyes_y = points[36:48, 1].mean()
     if not eyes_y < points[NOSE_TIP, 1] < points[MOUTH, 1].mean() < points[CHIN, 1] + 1:
         return "implausible_geometry"
-    inter_ocular = np.linalg.norm(points[LEFT_EYE].mean(0) - points[RIGHT_EYE].mean(0))
-    if inter_ocular < 0.15 * width:
-        return f"face_too_small_in_crop(inter_ocular={inter_ocular:.1f}px)"
+    if inter_ocular(points) < 0.15 * width:
+        return f"face_too_small_in_crop(inter_ocular={inter_ocular(points):.1f}px)"
     return None
+
+
+def _detector_fit(rgb: np.ndarray, known: Box, config: LandmarksConfig) -> tuple[np.ndarray, float] | None:
+    """The fit on the detector's box that overlaps the known one, else on the largest face
+    it finds (a crop cut loosely around its face), in `rgb` pixels."""
+    height, width = rgb.shape[:2]
+    scale = max(1.0, config.upsample_to / min(height, width))
+    big = rgb
+    if scale > 1:
+        size = (round(width * scale), round(height * scale))
+        big = np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling.BICUBIC))
+    scaled_known: Box = tuple(round(v * scale) for v in known)  # type: ignore[assignment]
+    found = detect_faces(big, upsample=config.detector_upsample, min_score=0.0)  # largest first
+    if not found:
+        return None
+    near = max(found, key=lambda b: _overlap(b, scaled_known))
+    points, shift = stable_fit(big, near if _overlap(near, scaled_known) > 0.3 else found[0])
+    return points / scale, shift
 
 
 def face_landmarks(path: str, config: LandmarksConfig) -> dict:
@@ -74,29 +127,28 @@ def face_landmarks(path: str, config: LandmarksConfig) -> dict:
     except ImageRejected as exc:
         return {"landmark_error": f"{exc.reason}: {exc.detail}"}
     height, width = rgb.shape[:2]
-    scale = max(1.0, config.upsample_to / min(height, width))
-    if scale > 1:
-        size = (round(width * scale), round(height * scale))
-        rgb = np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling.BICUBIC))
-    h, w = rgb.shape[:2]
-    inset = config.fallback_inset
+    inset = config.box_inset
     known: Box = (
-        round(w * inset),
-        round(h * inset),
-        round(w * (1 - inset)),
-        round(h * (1 - inset)),
+        round(width * inset),
+        round(height * inset),
+        round(width * (1 - inset)),
+        round(height * (1 - inset)),
     )
-    found = detect_faces(rgb, upsample=config.detector_upsample, min_score=0.0)
-    best = max(found, key=lambda b: _overlap(b, known), default=None)
-    if best is not None and _overlap(best, known) > 0.3:
-        box, method = best, "detector"
-    else:
-        box, method = known, "box"
-    points = landmarks_68(rgb, box) / scale
+    points, shift = stable_fit(rgb, known)
+    method = "box"
     error = plausibility_error(points, width, height)
+    if error or shift > config.max_shift:
+        found = _detector_fit(rgb, known, config)
+        if found is not None and (found[1] < shift or error):
+            points, shift = found
+            method = "detector"
+            error = plausibility_error(points, width, height)
+    if error is None and shift > config.max_shift:
+        error = f"unstable_fit(shift={shift:.3f})"
+    columns = {"landmark_method": method, "landmark_shift": shift, "landmark_error": error}
     if error:
-        return {"landmark_method": method, "landmark_error": error}
-    return {"landmarks": points.ravel().tolist(), "landmark_method": method, "landmark_error": None}
+        return columns
+    return columns | {"landmarks": points.ravel().tolist()}
 
 
 def add_landmarks(df: pd.DataFrame, config: LandmarksConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -106,7 +158,7 @@ def add_landmarks(df: pd.DataFrame, config: LandmarksConfig) -> tuple[pd.DataFra
     work = partial(face_landmarks, config=config)
     results = list(parallel_map(work, list(df["path"]), workers=config.workers, desc="landmarks"))
     out = df.copy()
-    for column in ("landmarks", "landmark_method", "landmark_error"):
+    for column in ("landmarks", "landmark_method", "landmark_shift", "landmark_error"):
         out[column] = [r.get(column) for r in results]
     rejected = new_rejected()
     check_conservation(STAGE, df["id"], out["id"], rejected["id"])

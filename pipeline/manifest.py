@@ -57,7 +57,8 @@ SCHEMA = pa.schema(
         ("mask_texture", pa.string()),
         ("wear", pa.string()),  # one of WEARS where known (synthesis, MaskedFace-Net)
         ("landmarks", pa.list_(pa.float32())),  # 68 (x, y) pairs, flattened, in face pixels
-        ("landmark_method", pa.string()),  # detector | box
+        ("landmark_method", pa.string()),  # box (the crop's known face box) | detector
+        ("landmark_shift", pa.float32()),  # fit quality: movement on refit / inter-ocular distance
         ("landmark_error", pa.string()),
         ("skin_tone_ita", pa.float32()),
         ("skin_tone_bin", pa.string()),

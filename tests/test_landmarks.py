@@ -1,8 +1,9 @@
 import numpy as np
 import pytest
 
+from pipeline.faces import detect_faces, landmarks_68
 from pipeline.images import load_rgb
-from pipeline.landmarks import LandmarksConfig, add_landmarks, plausibility_error, points_of
+from pipeline.landmarks import LandmarksConfig, add_landmarks, inter_ocular, plausibility_error, points_of
 from pipeline.manifest import new_manifest
 from tests.conftest import write_image
 
@@ -36,23 +37,47 @@ def test_dlib_places_68_plausible_points_on_real_faces(utk_faces):
 
 
 @pytest.mark.realdata
-def test_small_faces_are_upsampled_and_fall_back_to_the_known_box(utk_faces, tmp_path):
+def test_the_known_box_fit_agrees_with_the_detector_box_fit(utk_faces):
+    out, _ = add_landmarks(manifest(utk_faces[:12]), LandmarksConfig(workers=1))
+    assert (out["landmark_method"] == "box").sum() >= 10
+    for path, (_, row) in zip(utk_faces[:12], out.iterrows(), strict=True):
+        rgb = load_rgb(path)
+        found = detect_faces(rgb, upsample=1, min_score=0.0)
+        if not found:
+            continue
+        reference = landmarks_68(rgb, found[0])
+        error = np.linalg.norm(points_of(row) - reference, axis=1).mean() / inter_ocular(reference)
+        assert error < 0.08, (path.name, error)  # 0.08: the usual "fit succeeded" bound
+        assert 0 <= row["landmark_shift"] < 0.1
+
+
+@pytest.mark.realdata
+def test_small_faces_are_fitted_in_their_own_pixels(utk_faces, tmp_path):
     small = write_image(tmp_path / "small.png", load_rgb(utk_faces[0])[::4, ::4].copy())  # 50x50
     out, _ = add_landmarks(manifest([small]), LandmarksConfig(workers=1, detector_upsample=0))
     assert out["landmark_error"].isna().all()
     points = points_of(out.iloc[0])
-    assert points.max() < 55  # back in the 50x50 face's own pixels
+    assert points.max() < 55 and points[30, 0] == pytest.approx(25, abs=6)  # nose tip mid-face
 
 
-def test_a_face_without_a_face_records_why(tmp_path, rng):
-    noise = write_image(tmp_path / "noise.png", rng.integers(0, 255, (80, 80, 3), dtype=np.uint8))
-    out, rejected = add_landmarks(manifest([noise]), LandmarksConfig(workers=1))
-    assert rejected.empty and len(out) == 1  # kept: it can still be classified
+@pytest.mark.realdata
+def test_a_face_off_its_known_box_is_found_by_the_detector(utk_faces, tmp_path):
+    canvas = np.full((400, 400, 3), 120, np.uint8)
+    canvas[200:, :200] = load_rgb(utk_faces[1])  # bottom-left quarter; the known box is the middle
+    out, _ = add_landmarks(manifest([write_image(tmp_path / "off.png", canvas)]), LandmarksConfig(workers=1))
     row = out.iloc[0]
-    if row["landmark_error"] is None:  # a fit on noise must at least look like a face
-        assert plausibility_error(points_of(row), 80, 80) is None
-    else:
-        assert points_of(row) is None
+    assert row["landmark_method"] == "detector" and row["landmark_error"] is None
+    nose = points_of(row)[30]
+    assert 60 < nose[0] < 140 and 260 < nose[1] < 340
+
+
+def test_noise_and_flat_images_record_an_unstable_fit(tmp_path, rng):
+    noise = write_image(tmp_path / "noise.png", rng.integers(0, 255, (80, 80, 3), dtype=np.uint8))
+    flat = write_image(tmp_path / "flat.png", np.full((80, 80, 3), 128, np.uint8))
+    out, rejected = add_landmarks(manifest([noise, flat]), LandmarksConfig(workers=1))
+    assert rejected.empty and len(out) == 2  # kept: they can still be classified
+    assert out["landmark_error"].str.startswith("unstable_fit(shift=").all()
+    assert out["landmarks"].isna().all() and (out["landmark_shift"] > 0.1).all()
 
 
 def test_implausible_geometry_is_named():
