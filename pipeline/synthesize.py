@@ -9,7 +9,7 @@ and the child shares its group so the two never land in different splits.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
@@ -19,7 +19,11 @@ import pandas as pd
 from pipeline.images import ImageRejected, content_hashes, load_rgb, save_png
 from pipeline.landmarks import points_of
 from pipeline.manifest import Label, check_conservation, new_manifest, new_rejected, stable_id
-from pipeline.masks.render import COLORS, KINDS, coverage, render_mask
+from pipeline.masks.colors import COLORS
+from pipeline.masks.geometry import WEARS, qa_failure
+from pipeline.masks.kinds import KINDS
+from pipeline.masks.render import render_mask
+from pipeline.masks.sheet import contact_sheet
 from pipeline.parallel import parallel_map
 
 STAGE = "synthesize"
@@ -29,9 +33,11 @@ STAGE = "synthesize"
 class SynthesizeConfig:
     sources: tuple[str, ...] = ("demo",)
     fraction: float = 0.5
-    mask_types: tuple[str, ...] = ("surgical",)
+    mask_types: tuple[str, ...] = tuple(KINDS)
     colors: tuple[str, ...] = ("light_blue", "white", "black", "pink")
-    min_coverage: float = 0.95
+    # how often each wear is drawn; anything but `correct` is labelled incorrect_mask
+    wears: dict[str, float] = field(default_factory=lambda: {"correct": 1.0})
+    min_coverage: float = 0.95  # QA: share of the parts a wear covers (exposes) that must be
     seed: int = 7
     workers: int = 2
 
@@ -41,10 +47,13 @@ class SynthesizeConfig:
         for name, chosen, known in (
             ("mask_types", self.mask_types, KINDS),
             ("colors", self.colors, COLORS),
+            ("wears", self.wears, WEARS),
         ):
             unknown = set(chosen) - set(known)
             if unknown or not chosen:
                 raise ValueError(f"{name}: unknown {sorted(unknown)}; known: {sorted(known)}")
+        if any(w < 0 for w in self.wears.values()) or sum(self.wears.values()) <= 0:
+            raise ValueError(f"wears: weights must be >= 0 and not all 0, got {self.wears}")
 
 
 def _rng(seed: int, row_id: str) -> np.random.Generator:
@@ -63,23 +72,32 @@ def selected(df: pd.DataFrame, config: SynthesizeConfig) -> pd.DataFrame:
     return eligible[np.array(picked, dtype=bool)]
 
 
+def label_of(wear: str) -> str:
+    return (Label.MASK if wear == "correct" else Label.INCORRECT_MASK).value
+
+
 @dataclass(frozen=True)
 class Job:
     parent: dict
     child_id: str
     kind: str
     color: str
+    wear: str
 
 
 def plan(df: pd.DataFrame, config: SynthesizeConfig) -> list[Job]:
+    """One render per selected face; its kind, colour and wear drawn from the face's own rng."""
+    wears = sorted(config.wears)
+    weights = np.array([config.wears[w] for w in wears], dtype=float)
     jobs = []
-    for _, row in selected(df, config).iterrows():
+    for row in selected(df, config).to_dict("records"):
         rng = _rng(config.seed, row["id"])
         rng.random()  # the draw `selected` used
         kind = str(rng.choice(config.mask_types))
         color = str(rng.choice(config.colors))
-        child = stable_id(STAGE, row["id"], kind, color, "correct", config.seed)
-        jobs.append(Job(row.to_dict(), child, kind, color))
+        wear = str(rng.choice(wears, p=weights / weights.sum()))
+        child = stable_id(STAGE, row["id"], kind, color, wear, config.seed)
+        jobs.append(Job(row, child, kind, color, wear))
     return jobs
 
 
@@ -91,7 +109,7 @@ def run_job(job: Job, *, config: SynthesizeConfig, faces_dir: Path, relative_to:
         "stage": STAGE,
         "source": parent["source"],
         "origin": parent["origin"],
-        "label": Label.MASK.value,
+        "label": label_of(job.wear),
     }
     points = points_of(pd.Series(parent))
     if points is None:
@@ -103,14 +121,11 @@ def run_job(job: Job, *, config: SynthesizeConfig, faces_dir: Path, relative_to:
         face = load_rgb(parent["path"])
     except ImageRejected as exc:
         return rejection | {"reason": exc.reason, "detail": f"parent={parent['id']} {exc.detail}"}
-    render = render_mask(face, points, job.kind, job.color)
-    share, checked = coverage(render.alpha, points)
-    if share < config.min_coverage:
-        return rejection | {
-            "reason": "qa_coverage",
-            "detail": f"parent={parent['id']} covered {share:.2f} of {checked} "
-            f"nose/mouth/chin points < {config.min_coverage}",
-        }
+    render = render_mask(face, points, job.kind, job.color, job.wear, _rng(config.seed, job.child_id))
+    failure = qa_failure(render.alpha, points, job.wear, config.min_coverage)
+    if failure is not None:
+        reason, detail = failure
+        return rejection | {"reason": reason, "detail": f"parent={parent['id']} {job.kind} {detail}"}
     path = faces_dir / f"{job.child_id}.png"
     save_png(render.image, path)
     return (
@@ -119,14 +134,14 @@ def run_job(job: Job, *, config: SynthesizeConfig, faces_dir: Path, relative_to:
         | {
             "id": job.child_id,
             "path": os.path.relpath(path, relative_to),
-            "label": Label.MASK.value,
-            "label_raw": f"synthetic:{job.kind}",
+            "label": label_of(job.wear),
+            "label_raw": f"synthetic:{job.kind}:{job.wear}",
             "parent_id": parent["id"],
             "synthetic": True,
             "mask_type": job.kind,
             "mask_color": job.color,
             "mask_texture": render.texture,
-            "wear": "correct",
+            "wear": job.wear,
         }
     )
 
@@ -143,3 +158,17 @@ def synthesize(
     out = pd.concat([df, new_manifest(children)], ignore_index=True) if children else df
     check_conservation(STAGE, df["id"], out["id"], rejected["id"], created=[j.child_id for j in jobs])
     return new_manifest(out.to_dict("records")), rejected
+
+
+def sheet(df: pd.DataFrame, config: SynthesizeConfig, faces: int = 6) -> np.ndarray:
+    """The contact sheet of every configured kind in every wear (pipeline/masks/sheet.py),
+    on the first `faces` selected faces with landmarks, in id order."""
+    picked = []
+    for row in selected(df, config).sort_values("id").to_dict("records"):
+        points = points_of(pd.Series(row))
+        if points is not None and len(picked) < faces:
+            try:
+                picked.append((load_rgb(row["path"]), points))
+            except ImageRejected:
+                continue
+    return contact_sheet(picked, config.mask_types, list(WEARS), config.colors, config.seed)
