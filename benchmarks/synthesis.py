@@ -31,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 from pipeline.faces import detect_faces, landmarks_68  # noqa: E402
 from pipeline.images import load_rgb  # noqa: E402
 from pipeline.landmarks import LandmarksConfig, add_landmarks, points_of  # noqa: E402
+from pipeline.manifest import new_manifest  # noqa: E402
 from pipeline.masks.geometry import WEARS, qa_failure  # noqa: E402
 from pipeline.masks.kinds import KINDS  # noqa: E402
 from pipeline.masks.render import render_mask  # noqa: E402
@@ -49,10 +50,8 @@ def manifest(folder: Path) -> pd.DataFrame:
             copy = folder / f"{k}_{p.name}"
             shutil.copyfile(p, copy)
             rows.append({"id": copy.name, "path": str(copy), "origin": p.name})
-    df = pd.DataFrame(rows)
-    return df.assign(
-        source="utk", label="no_mask", group=df["origin"], synthetic=False, width=200, height=200
-    )
+    common = {"source": "utk", "label": "no_mask", "synthetic": False, "width": 200, "height": 200}
+    return new_manifest({**row, **common, "group": row["origin"]} for row in rows)
 
 
 def timed(fn):

@@ -34,6 +34,7 @@ from scipy.cluster.hierarchy import DisjointSet
 
 from pipeline.groups import merge_groups
 from pipeline.hamming import hash_codes, multi_index_pairs, near_pairs, unique_pairs
+from pipeline.images import dct_hashes
 from pipeline.manifest import check_conservation, reject_rows
 from pipeline.parallel import parallel_map
 
@@ -72,9 +73,6 @@ class Fingerprint:
     sharpness: float
 
 
-_BITS = np.uint64(1) << np.arange(63, -1, -1, dtype=np.uint64)
-
-
 def _area_matrix(start: float, stop: float) -> np.ndarray:
     """The NCC_SIDE x THUMB matrix that cuts [start, stop) of a THUMB-long axis and resizes
     it by pixel-area averaging (OpenCV's INTER_AREA weights, read off an identity matrix)."""
@@ -91,16 +89,6 @@ _ROWS = np.stack([_area_matrix(top, bottom) for _, top, _, bottom in VIEWS.value
 _COLS = np.stack(
     [_area_matrix(left, right).T for left, _, right, _ in VIEWS.values()] + [_area_matrix(0, 1)[:, ::-1].T]
 )
-# unnormalised DCT-II basis, lowest 8 frequencies: the same pHash bits as scipy's dctn
-_DCT8 = 2 * np.cos(np.pi * np.arange(8)[:, None] * (2 * np.arange(NCC_SIDE) + 1) / (2 * NCC_SIDE))
-
-
-def dct_hashes(squares: np.ndarray) -> np.ndarray:
-    """pHash (the 8x8 lowest DCT frequencies of a 32x32 grey image against their median) of
-    each of a stack of 32x32 images, as uint64."""
-    low = (_DCT8 @ squares.astype(np.float64) @ _DCT8.T).reshape(len(squares), 64)
-    bits = low > np.median(low, axis=1, keepdims=True)
-    return (bits.astype(np.uint64) * _BITS).sum(axis=1, dtype=np.uint64)
 
 
 def fingerprint(path: str) -> Fingerprint | tuple[str, str]:

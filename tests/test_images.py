@@ -1,8 +1,9 @@
 import io
 
+import imagehash
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageOps
 
 from pipeline.images import ImageRejected, content_hashes, load_rgb
 from tests.conftest import write_image
@@ -93,3 +94,13 @@ def test_pixel_hash_ignores_file_format_but_not_content(tmp_path, face):
 def test_mirror_phash_is_the_phash_of_the_flipped_image(utk_faces):
     rgb = load_rgb(utk_faces[0])
     assert content_hashes(rgb)["phash_mirror"] == content_hashes(rgb[:, ::-1].copy())["phash"]
+
+
+def test_phashes_are_bit_for_bit_imagehash(utk_faces, rng):
+    faces = [load_rgb(p) for p in utk_faces[:20]]
+    faces += [rng.integers(0, 256, (h, w, 3), dtype=np.uint8) for h, w in ((7, 300), (64, 64), (257, 129))]
+    for rgb in faces:
+        im = Image.fromarray(rgb)
+        hashes = content_hashes(rgb)
+        assert hashes["phash"] == str(imagehash.phash(im))
+        assert hashes["phash_mirror"] == str(imagehash.phash(ImageOps.mirror(im)))
