@@ -8,6 +8,7 @@ does not cost a large drawing.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -63,19 +64,30 @@ class Frame:
     centre: np.ndarray  # mask centre, image pixels
     width: float  # face width, pixels
     angle: float  # roll, degrees
-    u: np.ndarray  # HxW: across the face, in face widths
-    v: np.ndarray  # HxW: down the face, in face widths
+    shape: tuple[int, int]
+
+    @cached_property
+    def _uv(self) -> tuple[np.ndarray, np.ndarray]:
+        h, w = self.shape
+        ys, xs = np.ogrid[0:h, 0:w]
+        c, s = np.cos(np.radians(self.angle)), np.sin(np.radians(self.angle))
+        dx = (xs.astype(np.float32) - self.centre[0]) / self.width
+        dy = (ys.astype(np.float32) - self.centre[1]) / self.width
+        return c * dx + s * dy, -s * dx + c * dy
+
+    @property
+    def u(self) -> np.ndarray:
+        """HxW: across the face, in face widths (computed on first use: not every kind needs it)."""
+        return self._uv[0]
+
+    @property
+    def v(self) -> np.ndarray:
+        """HxW: down the face, in face widths."""
+        return self._uv[1]
 
 
 def face_frame(points: np.ndarray, mask_outline: MaskOutline, shape: tuple[int, int]) -> Frame:
-    centre = mask_outline.polygon.mean(0)
-    width = face_width(points)
-    angle = tilt_degrees(points)
-    h, w = shape
-    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
-    c, s = np.cos(np.radians(angle)), np.sin(np.radians(angle))
-    dx, dy = xs - centre[0], ys - centre[1]
-    return Frame(centre, width, angle, (c * dx + s * dy) / width, (-s * dx + c * dy) / width)
+    return Frame(mask_outline.polygon.mean(0), face_width(points), tilt_degrees(points), shape)
 
 
 def region_of(polygon: np.ndarray, shape: tuple[int, int], pad: float) -> tuple[int, int, int, int]:

@@ -29,10 +29,12 @@ class Context:
     base: np.ndarray  # the chosen colour, RGB float
     rng: np.random.Generator
     shape: tuple[int, int]
-    region: tuple[int, int, int, int]
+    region: tuple[int, int, int, int]  # the mask and what reaches beyond it (loops, straps)
+    body: tuple[int, int, int, int]  # the mask alone
 
-    def canvas(self) -> Canvas:
-        return Canvas(self.shape, self.region)
+    def canvas(self, beyond: bool = False) -> Canvas:
+        """A canvas over the mask, or over the wider region when the drawing leaves it."""
+        return Canvas(self.shape, self.region if beyond else self.body)
 
     def at(self, across: float, down: float) -> np.ndarray:
         """The image point `across`, `down` face widths from the mask centre, in the face frame."""
@@ -58,7 +60,7 @@ def _soft(lines: np.ndarray, sigma: float) -> np.ndarray:
 
 def _ear_loops(ctx: Context, width: float) -> np.ndarray:
     """Elastic loops from the mask's top and lower corners back to each ear."""
-    canvas = ctx.canvas()
+    canvas = ctx.canvas(beyond=True)
     p, o = ctx.points, ctx.outline
     for side, corner, jaw_top, jaw_low in ((o.left, o.top[0], 0, 2), (o.right, o.top[-1], 16, 14)):
         outward = (p[jaw_top] - p[16 - jaw_top]) * 0.05
@@ -114,7 +116,7 @@ def n95(ctx: Context) -> Paint:
         colour = colour * (1 - body[..., None]) + plastic * body[..., None]
         shade = shade * (1 - 0.35 * rim.result()) * (1 + 0.1 * body)
         texture = "cup_valve"
-    bands = ctx.canvas()
+    bands = ctx.canvas(beyond=True)
     p = ctx.points
     for jaw, level in ((1, 0.15), (4, 0.7)):
         side_l = ctx.outline.left[round(level * (len(ctx.outline.left) - 1))]
@@ -160,7 +162,7 @@ def respirator(ctx: Context) -> Paint:
     w = ctx.frame.width
     rubber = ctx.base * 0.45 + 10
     colour = np.broadcast_to(rubber.astype(np.float32), (*ctx.shape, 3)).copy()
-    discs, rims = ctx.canvas(), ctx.canvas()
+    discs, rims = ctx.canvas(beyond=True), ctx.canvas(beyond=True)
     for centre in (ctx.at(-0.3, 0.1), ctx.at(0.3, 0.1)):
         discs.disc(centre, 0.14 * w)
         rims.ring(centre, 0.14 * w, 0.02 * w)
@@ -171,7 +173,7 @@ def respirator(ctx: Context) -> Paint:
     parts = discs.result()
     filter_colour = np.array(COLORS["grey"] if ctx.rng.random() < 0.5 else COLORS["khaki"], np.float32)
     colour = colour * (1 - parts[..., None]) + filter_colour * 0.65 * parts[..., None]
-    straps = ctx.canvas()
+    straps = ctx.canvas(beyond=True)
     p = ctx.points
     for jaw in (0, 16):
         straps.line(

@@ -59,7 +59,8 @@ def render_mask(
     region = region_of(
         np.vstack([mask_outline.polygon, points[[0, 16]]]), shape, pad=0.35 * face_width(points)
     )
-    body = Canvas(shape, region)
+    tight = region_of(mask_outline.polygon, shape, pad=2)
+    body = Canvas(shape, tight)
     body.polygon(mask_outline.polygon)
     alpha = body.result()
     ctx = Context(
@@ -71,13 +72,14 @@ def render_mask(
         rng=rng if rng is not None else np.random.default_rng(0),
         shape=shape,
         region=region,
+        body=tight,
     )
     paint = KINDS[kind](ctx)
     layer = paint.colour * (_shading(face, alpha) * paint.shade)[..., None]
     cover = np.maximum(alpha, paint.straps)[..., None]  # loops and straps lie beyond the body
     blended = face.astype(np.float32) * (1 - cover) + layer * cover
     image = np.clip(blended.round(), 0, 255).astype(np.uint8)
-    if int(np.ptp(face.astype(np.int16), axis=2).max()) <= 2:
+    if max(cv2.absdiff(face[..., 0], face[..., c]).max() for c in (1, 2)) <= 2:
         # a grey photo gets a grey mask: colour where the source has none is a shortcut
         image = np.repeat(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)[..., None], 3, axis=2)
     return Render(image, alpha, kind, color, paint.texture, wear)
