@@ -69,6 +69,7 @@ SCHEMA = pa.schema(
         ("race", pa.string()),
         ("attr_origin", pa.string()),  # annotation | estimated
         ("split", pa.string()),
+        ("repeats", pa.int32()),  # train rows under balance: oversample: times each is drawn
     ]
 )
 

@@ -1,15 +1,25 @@
 """Split: train / val / test by group, stratified, seeded, and proven leak-free.
 
-Groups (crops of one photo, a synthetic face and its parent, a duplicate cluster) are the
-unit of assignment. Within each stratum (by default source x the group's label set) groups
-are ordered by a seeded hash of their id and cut at the ratios, so the assignment never
-depends on row order, and a new source forms new strata without moving existing groups.
+Groups (crops of one photo, a synthetic face and its parent, a duplicate cluster, one
+person's folder) are the unit of assignment. Two ways to assign them, both by a seeded hash
+of the group id, so row order never matters:
+
+- `ordered` (default): within each stratum (by default source x the group's label set)
+  groups are ordered by their hash and cut at the ratios, so every stratum gets its shares
+  to within one group. A new source forms new strata and moves nothing; more data in an
+  existing stratum can move groups near a cut point to the next split.
+- `hash`: each group's hash, read as a number in [0, 1), falls into a ratio bin. A group's
+  split then depends on nothing but its id and the seed, so no amount of new data ever moves
+  it (the test set only grows), at the price of shares that hold only on average.
+
+A `holdout` (whole sources or listed groups) goes to test before either, for evaluating on
+data from somewhere the model never saw.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -19,14 +29,17 @@ from pipeline.hamming import hash_codes, near_pairs
 from pipeline.manifest import LABELS, SPLITS, check_conservation, new_rejected, stable_id
 
 STAGE = "split"
-BALANCE = ("none", "undersample")
+BALANCE = ("none", "undersample", "oversample")
+ASSIGNMENT = ("ordered", "hash")
 
 
 @dataclass(frozen=True)
 class SplitConfig:
     ratios: dict
     stratify: tuple[str, ...] = ("source", "label")
+    assignment: str = "ordered"
     balance: str = "none"
+    holdout: dict = field(default_factory=dict)  # {sources: [...], groups: [...]} -> test
     phash_distance: int = 4
     seed: int = 42
 
@@ -39,6 +52,10 @@ class SplitConfig:
             raise ValueError(f"balance must be one of {BALANCE}, got {self.balance!r}")
         if set(self.stratify) - {"source", "label"}:
             raise ValueError(f"stratify may name source and label, got {self.stratify}")
+        if self.assignment not in ASSIGNMENT:
+            raise ValueError(f"assignment must be one of {ASSIGNMENT}, got {self.assignment!r}")
+        if set(self.holdout) - {"sources", "groups"}:
+            raise ValueError(f"holdout may name sources and groups, got {sorted(self.holdout)}")
 
 
 def _stratum(rows: pd.DataFrame, stratify: tuple[str, ...]) -> str:
@@ -50,17 +67,34 @@ def _stratum(rows: pd.DataFrame, stratify: tuple[str, ...]) -> str:
     return "|".join(parts)
 
 
+def _unit_hash(seed: int, group: str) -> float:
+    return int(stable_id(seed, group), 16) / 16 ** len(stable_id(seed, group))
+
+
+def held_out(df: pd.DataFrame, holdout: dict) -> set[str]:
+    """Groups reserved for test: any group with a row from a holdout source, and listed groups."""
+    sources = set(holdout.get("sources", ()))
+    return set(df.loc[df["source"].isin(sources), "group"]) | set(holdout.get("groups", ()))
+
+
 def assign_groups(df: pd.DataFrame, config: SplitConfig) -> dict[str, str]:
-    """group id -> split. Sample counts, not group counts, are cut at the ratios."""
+    """group id -> split. In `ordered` mode sample counts, not group counts, are cut at the ratios."""
+    reserved = held_out(df, config.holdout)
+    assignment = {group: "test" for group in reserved if group in set(df["group"])}
+    df = df[~df["group"].isin(reserved)]
+    bounds = np.cumsum([config.ratios[s] for s in SPLITS])
+    if config.assignment == "hash":
+        for group in df["group"].unique():
+            position = _unit_hash(config.seed, group)
+            assignment[group] = SPLITS[min(int(np.searchsorted(bounds, position, side="right")), 2)]
+        return assignment
     sizes = df.groupby("group").size()
     strata = df.groupby("group").apply(_stratum, config.stratify, include_groups=False)
-    assignment = {}
     for _, groups in strata.groupby(strata):
         order = sorted(groups.index, key=lambda g: stable_id(config.seed, g))
         counts = sizes[order].to_numpy()
         # each group's position is the midpoint of its samples in the cumulative order
         position = (np.cumsum(counts) - counts / 2) / counts.sum()
-        bounds = np.cumsum([config.ratios[s] for s in SPLITS])
         for group, pos in zip(order, position, strict=True):
             assignment[group] = SPLITS[int(np.searchsorted(bounds, pos, side="right"))]
     return assignment
@@ -76,6 +110,20 @@ def undersample(df: pd.DataFrame, seed: int) -> tuple[pd.DataFrame, pd.Series]:
         dropped.extend(order[smallest:])
     dropped_ids = pd.Series(sorted(dropped), dtype=str)
     return df[~df["id"].isin(dropped_ids)], dropped_ids
+
+
+def oversample(df: pd.DataFrame) -> pd.DataFrame:
+    """`repeats` per train row so each class contributes as many samples as the largest one:
+    every row of a class repeated equally, the remainder spread over its first rows by id."""
+    df = df.assign(repeats=1)
+    train = df[df["split"] == "train"]
+    largest = train["label"].value_counts().max()
+    for _, rows in train.groupby("label"):
+        base, extra = divmod(largest, len(rows))
+        order = rows.sort_values("id").index
+        df.loc[order, "repeats"] = base
+        df.loc[order[:extra], "repeats"] = base + 1
+    return df
 
 
 def leakage(df: pd.DataFrame, phash_distance: int) -> dict[str, int]:
@@ -111,13 +159,16 @@ def counts(df: pd.DataFrame) -> dict:
             },
             "synthetic": int(part["synthetic"].fillna(False).astype(bool).sum()),
         }
+        if "repeats" in part and part["repeats"].notna().any():
+            drawn = part.groupby("label")["repeats"].sum()
+            out[split]["labels_oversampled"] = {label: int(n) for label, n in drawn.items()}
     return out
 
 
 def class_weights(df: pd.DataFrame) -> dict[str, float]:
     """Inverse-frequency weights of the train split (scikit-learn's 'balanced' formula)."""
     train = df[df["split"] == "train"]["label"].value_counts()
-    return {label: float(len(df[df["split"] == "train"]) / (len(train) * n)) for label, n in train.items()}
+    return {label: float(train.sum() / (len(train) * n)) for label, n in train.items()}
 
 
 def split(df: pd.DataFrame, config: SplitConfig) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
@@ -132,6 +183,8 @@ def split(df: pd.DataFrame, config: SplitConfig) -> tuple[pd.DataFrame, pd.DataF
             {"id": i, "stage": STAGE, "reason": "undersampled", "detail": "balance=undersample"}
             for i in dropped
         )
+    if config.balance == "oversample":
+        df = oversample(df)
     check_conservation(STAGE, inputs, df["id"], rejected["id"])
     report = {
         "counts": counts(df),
@@ -143,12 +196,19 @@ def split(df: pd.DataFrame, config: SplitConfig) -> tuple[pd.DataFrame, pd.DataF
 
 def link_imagefolder(df: pd.DataFrame, root: Path) -> int:
     """`root/<split>/<label>/<id>.png` hard links (a copy where links are impossible) for
-    tools that want plain ImageFolder trees. Returns the number of files."""
-    for _, row in df.iterrows():
-        target = root / row["split"] / row["label"] / f"{row['id']}.png"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            os.link(row["path"], target)
-        except OSError:
-            target.write_bytes(Path(row["path"]).read_bytes())
-    return len(df)
+    tools that want plain ImageFolder trees; an oversampled row repeated k times also gets
+    `<id>~2.png` .. `<id>~k.png`, so torchvision's ImageFolder sees the balanced counts.
+    Returns the number of files."""
+    files = 0
+    repeats = df["repeats"] if "repeats" in df else pd.Series(1, index=df.index)
+    for (_, row), times in zip(df.iterrows(), repeats.fillna(1).astype(int), strict=True):
+        for k in range(1, times + 1):
+            name = f"{row['id']}.png" if k == 1 else f"{row['id']}~{k}.png"
+            target = root / row["split"] / row["label"] / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.link(row["path"], target)
+            except OSError:
+                target.write_bytes(Path(row["path"]).read_bytes())
+            files += 1
+    return files

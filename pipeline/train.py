@@ -118,7 +118,13 @@ def train(
     y_val = torch.tensor([index[v] for v in val_df["label"]])
 
     model = build_model(config.arch, len(classes), x_train.shape[1], config.image_size)
-    counts = torch.bincount(y_train, minlength=len(classes)).clamp(min=1).float()
+    # split's balance: oversample repeats minority rows; each epoch draws every row that often
+    repeats = train_df["repeats"] if "repeats" in train_df else pd.Series(1, index=train_df.index)
+    draws = torch.repeat_interleave(
+        torch.arange(len(x_train)), torch.tensor(repeats.fillna(1).astype(int).to_numpy())
+    )
+    # weights from the rows as drawn: after oversampling they are all about 1
+    counts = torch.bincount(y_train[draws], minlength=len(classes)).clamp(min=1).float()
     weight = counts.sum() / (len(classes) * counts) if config.class_weights else None
     loss_fn = nn.CrossEntropyLoss(weight=weight)
     if config.optimizer == "adam":
@@ -135,7 +141,7 @@ def train(
     best_f1, best_state, best_epoch, seen, started = -1.0, None, 0, 0, time.perf_counter()
     for epoch in range(config.epochs):
         model.train()
-        order = torch.randperm(len(x_train), generator=generator)
+        order = draws[torch.randperm(len(draws), generator=generator)]
         total = 0.0
         for start in range(0, len(order), config.batch_size):
             idx = order[start : start + config.batch_size]
@@ -152,7 +158,7 @@ def train(
         val_f1 = float(f1_score(y_val.numpy(), pred, average="macro", zero_division=0)) if len(y_val) else 0.0
         log(
             {
-                "train_loss": total / max(len(x_train), 1),
+                "train_loss": total / max(len(draws), 1),
                 "val_loss": val_loss,
                 "val_accuracy": float((pred == y_val.numpy()).mean()) if len(y_val) else float("nan"),
                 "val_f1_macro": val_f1,

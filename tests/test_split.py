@@ -123,3 +123,104 @@ def test_imagefolder_tree_links_every_row(tmp_path, monkeypatch):
     files = sorted(tmp_path.glob("tree/*/*/*.png"))
     assert len(files) == len(df)
     assert np.all([f.parent.name in {"mask", "no_mask"} for f in files])
+
+
+def test_hash_assignment_never_moves_a_group_when_data_grows():
+    config = SplitConfig(ratios=RATIOS, assignment="hash")
+    before = assign_groups(data(200), config)
+    after = assign_groups(
+        pd.concat([data(200), data(200, source="b"), data(400)]).drop_duplicates("id"), config
+    )
+    assert all(after[g] == s for g, s in before.items())
+    shares = pd.Series(after).value_counts(normalize=True)
+    assert abs(shares["train"] - 0.6) < 0.06 and abs(shares["test"] - 0.2) < 0.05
+    # `ordered` cuts exactly, so growth inside a stratum may move groups near a cut
+    ordered = SplitConfig(ratios=RATIOS)
+    small, big = assign_groups(data(200), ordered), assign_groups(data(400), ordered)
+    assert any(big[g] != s for g, s in small.items())
+
+
+def test_a_holdout_source_goes_to_test_whole_with_the_groups_it_shares():
+    a, b = data(60), data(30, source="b")
+    b.loc[b.index[0], "group"] = a["group"].iloc[0]  # b's first photo is also one of a's
+    config = SplitConfig(ratios=RATIOS, holdout={"sources": ["b"], "groups": ["a7"]})
+    out, _, report = split(pd.concat([a, b]), config)
+    assert set(out.loc[out["source"] == "b", "split"]) == {"test"}
+    assert set(out.loc[out["group"].isin([a["group"].iloc[0], "a7"]), "split"]) == {"test"}
+    rest = out[(out["source"] == "a") & ~out["group"].isin([a["group"].iloc[0], "a7"])]
+    assert {"train", "val", "test"} == set(rest["split"])
+    assert all(v == 0 for v in report["leakage"].values())
+    with pytest.raises(ValueError, match="holdout"):
+        SplitConfig(ratios=RATIOS, holdout={"labels": ["mask"]})
+
+
+def test_oversample_repeats_train_minority_rows_and_the_tree_shows_them(tmp_path, monkeypatch):
+    df = data()
+    df = df[(df["label"] == "mask") | (df.index % 3 == 0)]  # fewer no_mask rows
+    out, rejected, report = split(df, SplitConfig(ratios=RATIOS, balance="oversample"))
+    assert rejected.empty and len(out) == len(df)
+    train = report["counts"]["train"]
+    assert train["labels"]["mask"] > train["labels"]["no_mask"]
+    drawn = train["labels_oversampled"]
+    assert abs(drawn["mask"] - drawn["no_mask"]) <= 1 or drawn["mask"] == drawn["no_mask"]
+    assert set(out.loc[out["split"] != "train", "repeats"]) == {1}
+    monkeypatch.chdir(tmp_path)
+    for p in out["path"]:
+        (tmp_path / p).write_bytes(b"png")
+    assert link_imagefolder(out, tmp_path / "tree") == int(out["repeats"].sum())
+    assert len(list((tmp_path / "tree/train/no_mask").glob("*.png"))) == drawn["no_mask"]
+
+
+@pytest.mark.realdata
+@pytest.mark.slow
+def test_no_leak_through_the_real_pipeline_on_the_shared_samples(
+    voc_sample, utk_faces, tmp_path, monkeypatch
+):
+    """Kaggle VOC sample (twin photos, crowds) plus UTKFace faces, one of them copied under
+    another name, plus synthetic masked children: ingest -> dedup -> landmarks -> synthesize
+    -> split, and nothing crosses."""
+    from pipeline.dedup import DedupConfig, dedup
+    from pipeline.images import content_hashes, load_rgb
+    from pipeline.ingest import IngestConfig, ingest_source, join_copies
+    from pipeline.landmarks import LandmarksConfig, add_landmarks
+    from pipeline.sources import load_catalog
+    from pipeline.synthesize import SynthesizeConfig, synthesize
+    from tests.conftest import ROOT
+
+    monkeypatch.chdir(tmp_path)
+    source = load_catalog(ROOT / "datasets" / "sources.yaml")["kaggle_face_mask_detection"]
+    voc, _ = ingest_source(source, voc_sample, IngestConfig(workers=2), tmp_path / "voc", tmp_path)
+    utk_paths = [*utk_faces[:20], utk_faces[0]]
+    rows = []
+    for i, path in enumerate(utk_paths):
+        rgb = load_rgb(path)
+        rows.append(
+            {
+                "id": f"utk{i}",
+                "source": "utk",
+                "origin": f"copy_{path.name}" if i == 20 else path.name,
+                "path": str(path),
+                "label": "no_mask",
+                "group": f"utk:{i}",
+                "synthetic": False,
+                "width": rgb.shape[1],
+                "height": rgb.shape[0],
+                **content_hashes(rgb),
+            }
+        )
+    df = join_copies(pd.concat([voc, new_manifest(rows)], ignore_index=True))
+    kept, rejected = dedup(df, DedupConfig(workers=2))
+    assert "utk20" in set(rejected["id"]) or "utk0" in set(rejected["id"])  # the copy is caught
+    landmarked, _ = add_landmarks(kept, LandmarksConfig(workers=2))
+    synth = SynthesizeConfig(sources=("utk",), fraction=1.0, workers=2)
+    full, _ = synthesize(landmarked, synth, tmp_path / "synth", tmp_path)
+    out, _, report = split(full, SplitConfig(ratios=RATIOS))
+    assert report["leakage"] == {
+        "groups_crossing_splits": 0,
+        "identical_pixels_crossing_splits": 0,
+        "near_duplicate_pairs_crossing_splits": 0,
+        "synthetic_children_apart_from_parent": 0,
+    }
+    assert out["synthetic"].sum() >= 18
+    twins = out[out["origin"].str.contains("maksssksksss410|maksssksksss428")]
+    assert len(twins) and twins["split"].nunique() == 1
