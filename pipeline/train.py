@@ -178,6 +178,7 @@ def train(
         "best_val_f1_macro": best_f1,
         "train_images_per_second": seen / max(time.perf_counter() - started, 1e-9),
         "train_rows": len(train_df),
+        "train_draws_per_epoch": len(draws),
         "val_rows": len(val_df),
     }
     return model, meta

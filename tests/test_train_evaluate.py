@@ -59,6 +59,14 @@ def test_loss_falls_and_model_round_trips(separable, tmp_path):
     assert np.allclose(preds[["prob_mask", "prob_no_mask"]].sum(1), 1.0, atol=1e-5)
 
 
+def test_oversampled_rows_are_drawn_as_often_as_split_says(separable):
+    repeated = separable.assign(repeats=np.where(separable["label"] == "mask", 3, 1))
+    _, meta = train(repeated, TrainConfig(arch="model1", image_size=32, epochs=1), lambda m: None)
+    train_rows = repeated[repeated["split"] == "train"]
+    assert meta["train_rows"] == len(train_rows)
+    assert meta["train_draws_per_epoch"] == int(train_rows["repeats"].sum()) > len(train_rows)
+
+
 def test_one_class_train_split_fails_clearly(separable):
     only = separable[separable["label"] == "no_mask"]
     with pytest.raises(MasksetError, match="two classes"):
