@@ -26,7 +26,7 @@ from pipeline.train import load_tensor_cache, predict_logits
 def predictions(model: nn.Module, meta: dict, df: pd.DataFrame) -> pd.DataFrame:
     """One row per manifest row: predicted label, confidence and a probability per class."""
     images = load_tensor_cache(list(df["path"]), meta["image_size"], meta["grayscale"])
-    probs = torch.softmax(predict_logits(model, images), dim=1).numpy()
+    probs = torch.softmax(predict_logits(model, images, meta.get("normalize", "unit")), dim=1).numpy()
     classes = meta["classes"]
     out = pd.DataFrame(
         {

@@ -25,29 +25,56 @@ from pipeline.errors import MasksetError
 from pipeline.manifest import LABELS
 from pipeline.models import build_model
 
+AUGMENTS = ("hflip", "rotation", "brightness", "contrast", "saturation", "resized_crop", "noise")
+NORMALISATIONS = {  # name -> (mean, std) per channel, on [0, 1] pixels
+    "unit": ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),  # [-1, 1]
+    "imagenet": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),  # what pretrained backbones saw
+}
+
 
 @dataclass(frozen=True)
 class TrainConfig:
     arch: str = "simple_cnn"
     image_size: int = 64
     grayscale: bool = False
+    classes: tuple[str, ...] = ()  # labels the model predicts; () = every label in train
+    normalize: str = "unit"
     epochs: int = 6
     batch_size: int = 32
     optimizer: str = "adam"
     lr: float = 0.001
     weight_decay: float = 0.0
     momentum: float = 0.9
+    schedule: str = "none"  # none | step | cosine
+    step_size: int = 5  # step schedule: epochs between decays
+    gamma: float = 0.1  # step schedule: decay factor
+    patience: int = 0  # stop after this many epochs without a better val F1; 0 = never
+    sampler: str = "shuffle"  # shuffle | balanced (each class drawn equally often)
     class_weights: bool = True
     augment: dict = field(default_factory=dict)
+    pretrained: bool = False
+    head_epochs: int = 0  # two-phase fine-tuning: train only the new head this many epochs first
+    svm: dict = field(default_factory=dict)  # arch svm: pca, C, gamma, folds (pipeline/svm.py)
     seed: int = 0
     threads: int = 2
 
     def __post_init__(self) -> None:
-        if self.optimizer not in ("adam", "sgd"):
-            raise ValueError(f"optimizer must be adam or sgd, got {self.optimizer!r}")
-        unknown = set(self.augment) - {"hflip", "rotation", "brightness"}
+        choices = {
+            "optimizer": ("adam", "sgd"),
+            "schedule": ("none", "step", "cosine"),
+            "sampler": ("shuffle", "balanced"),
+            "normalize": tuple(NORMALISATIONS),
+        }
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
+        unknown = set(self.augment) - set(AUGMENTS)
         if unknown:
-            raise ValueError(f"unknown augment keys {sorted(unknown)}; known: hflip, rotation, brightness")
+            raise ValueError(f"unknown augment keys {sorted(unknown)}; known: {', '.join(AUGMENTS)}")
+        if set(self.classes) - set(LABELS) or len(self.classes) == 1:
+            raise ValueError(f"classes must be two or more of {LABELS}, got {self.classes}")
+        if self.head_epochs and not self.arch.startswith(("resnet", "mobilenet", "inception")):
+            raise ValueError("head_epochs (two-phase fine-tuning) needs a torchvision backbone")
 
 
 def load_tensor_cache(paths: list[str], size: int, grayscale: bool) -> torch.Tensor:
@@ -61,54 +88,107 @@ def load_tensor_cache(paths: list[str], size: int, grayscale: bool) -> torch.Ten
     return out
 
 
-def normalise(batch: torch.Tensor) -> torch.Tensor:
-    """uint8 -> float in [-1, 1]; stored with the model so evaluation matches training."""
-    return batch.float().div(127.5).sub(1.0)
+def normalise(batch: torch.Tensor, how: str = "unit") -> torch.Tensor:
+    """uint8 -> float by the named per-channel mean and std; stored with the model so
+    evaluation matches training."""
+    mean, std = NORMALISATIONS[how]
+    channels = batch.shape[1]
+    mean_t = torch.tensor(mean[:channels] if channels == 3 else (sum(mean) / 3,)).view(1, -1, 1, 1)
+    std_t = torch.tensor(std[:channels] if channels == 3 else (sum(std) / 3,)).view(1, -1, 1, 1)
+    return (batch.float() / 255.0 - mean_t) / std_t
 
 
-def augmenter(augment: dict) -> Callable[[torch.Tensor], torch.Tensor]:
+class GaussianNoise(nn.Module):
+    """Additive pixel noise with `sigma` in 0-255 units, on uint8 images."""
+
+    def __init__(self, sigma: float) -> None:
+        super().__init__()
+        self.sigma = sigma
+
+    def forward(self, img: torch.Tensor) -> torch.Tensor:
+        noisy = img.float() + torch.randn(img.shape) * self.sigma
+        return noisy.clamp(0, 255).to(torch.uint8)
+
+
+def augmenter(augment: dict, image_size: int) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The torchvision v2 pipeline the params name (AUGMENTS), applied per cached image."""
     steps: list[nn.Module] = []
+    if augment.get("resized_crop"):  # the smallest share of the face a crop keeps
+        steps.append(
+            v2.RandomResizedCrop(image_size, scale=(float(augment["resized_crop"]), 1.0), antialias=True)
+        )
     if augment.get("hflip"):
         steps.append(v2.RandomHorizontalFlip())
     if augment.get("rotation"):
         steps.append(v2.RandomRotation(float(augment["rotation"])))
-    if augment.get("brightness"):
-        steps.append(v2.ColorJitter(brightness=float(augment["brightness"])))
+    jitter = {k: float(augment[k]) for k in ("brightness", "contrast", "saturation") if augment.get(k)}
+    if jitter:
+        steps.append(v2.ColorJitter(**jitter))
+    if augment.get("noise"):
+        steps.append(GaussianNoise(float(augment["noise"])))
     return v2.Compose(steps) if steps else (lambda x: x)
 
 
-def classes_of(df: pd.DataFrame) -> list[str]:
-    """The labels the model predicts, in the canonical order; the train split must hold 2+."""
+def classes_of(df: pd.DataFrame, wanted: tuple[str, ...] = ()) -> list[str]:
+    """The labels the model predicts, in the canonical order: `wanted`, or every label in
+    the train split; the train split must hold two of them."""
     present = set(df.loc[df["split"] == "train", "label"])
-    classes = [label for label in LABELS if label in present]
+    classes = [label for label in LABELS if label in present and (not wanted or label in wanted)]
     if len(classes) < 2:
         raise MasksetError(
-            f"the train split holds only {classes}: a classifier needs two classes "
+            f"the train split holds only {classes} of the classes asked for: a classifier needs two "
             "(enable synthesize for the unmasked sources, or add a masked source)"
         )
     return classes
 
 
-def predict_logits(model: nn.Module, images: torch.Tensor, batch_size: int = 128) -> torch.Tensor:
+def predict_logits(
+    model: nn.Module, images: torch.Tensor, how: str = "unit", batch_size: int = 128
+) -> torch.Tensor:
     model.eval()
     with torch.no_grad():
         return (
             torch.cat(
-                [model(normalise(images[i : i + batch_size])) for i in range(0, len(images), batch_size)]
+                [model(normalise(images[i : i + batch_size], how)) for i in range(0, len(images), batch_size)]
             )
             if len(images)
             else torch.empty(0)
         )
 
 
+def _optimizer(params, config: TrainConfig) -> torch.optim.Optimizer:
+    if config.optimizer == "adam":
+        return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
+    return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
+
+
+def _scheduler(opt: torch.optim.Optimizer, config: TrainConfig, epochs: int):
+    if config.schedule == "step":
+        return torch.optim.lr_scheduler.StepLR(opt, step_size=config.step_size, gamma=config.gamma)
+    if config.schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(epochs, 1))
+    return None
+
+
+def _epoch_order(draws: torch.Tensor, labels: torch.Tensor, config: TrainConfig, generator) -> torch.Tensor:
+    """The rows one epoch visits: a shuffle of `draws`, or as many draws with each class
+    equally likely (`sampler: balanced`, the seed studies' balanced sampler)."""
+    if config.sampler == "balanced":
+        per_class = torch.bincount(labels[draws]).float()
+        weights = 1.0 / per_class[labels[draws]]
+        return draws[torch.multinomial(weights, len(draws), replacement=True, generator=generator)]
+    return draws[torch.randperm(len(draws), generator=generator)]
+
+
 def train(
     df: pd.DataFrame, config: TrainConfig, log: Callable[[dict[str, float]], None]
 ) -> tuple[nn.Module, dict]:
-    """Train on split == train, pick the epoch with the best val macro F1; `log` receives
-    each epoch's metrics. Returns (model, metadata needed to load and use it)."""
+    """Train on split == train, keep the epoch with the best val macro F1 (stopping early
+    after `patience` epochs without one); `log` receives each epoch's metrics. Returns
+    (model, metadata needed to load and use it)."""
     torch.manual_seed(config.seed)
     torch.set_num_threads(config.threads)
-    classes = classes_of(df)
+    classes = classes_of(df, config.classes)
     index = {label: i for i, label in enumerate(classes)}
     train_df = df[(df["split"] == "train") & df["label"].isin(classes)]
     val_df = df[(df["split"] == "val") & df["label"].isin(classes)]
@@ -117,64 +197,74 @@ def train(
     x_val = load_tensor_cache(list(val_df["path"]), config.image_size, config.grayscale)
     y_val = torch.tensor([index[v] for v in val_df["label"]])
 
-    model = build_model(config.arch, len(classes), x_train.shape[1], config.image_size)
+    model = build_model(config.arch, len(classes), x_train.shape[1], config.image_size, config.pretrained)
     # split's balance: oversample repeats minority rows; each epoch draws every row that often
     repeats = train_df["repeats"] if "repeats" in train_df else pd.Series(1, index=train_df.index)
     draws = torch.repeat_interleave(
         torch.arange(len(x_train)), torch.tensor(repeats.fillna(1).astype(int).to_numpy())
     )
-    # weights from the rows as drawn: after oversampling they are all about 1
+    # weights from the rows as drawn: after oversampling or a balanced sampler, about 1
     counts = torch.bincount(y_train[draws], minlength=len(classes)).clamp(min=1).float()
-    weight = counts.sum() / (len(classes) * counts) if config.class_weights else None
-    loss_fn = nn.CrossEntropyLoss(weight=weight)
-    if config.optimizer == "adam":
-        opt = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    else:
-        opt = torch.optim.SGD(
-            model.parameters(),
-            lr=config.lr,
-            momentum=config.momentum,
-            weight_decay=config.weight_decay,
-        )
-    augment = augmenter(config.augment)
+    balanced = config.class_weights and config.sampler != "balanced"
+    loss_fn = nn.CrossEntropyLoss(weight=counts.sum() / (len(classes) * counts) if balanced else None)
+    # two-phase fine-tuning: the new head alone first, then every layer
+    phases = [(config.head_epochs, model.head.parameters())] if config.head_epochs else []
+    phases.append((config.epochs - config.head_epochs, model.parameters()))
+    augment = augmenter(config.augment, config.image_size)
     generator = torch.Generator().manual_seed(config.seed)
     best_f1, best_state, best_epoch, seen, started = -1.0, None, 0, 0, time.perf_counter()
-    for epoch in range(config.epochs):
-        model.train()
-        order = draws[torch.randperm(len(draws), generator=generator)]
-        total = 0.0
-        for start in range(0, len(order), config.batch_size):
-            idx = order[start : start + config.batch_size]
-            batch = torch.stack([augment(img) for img in x_train[idx]])
-            opt.zero_grad()
-            loss = loss_fn(model(normalise(batch)), y_train[idx])
-            loss.backward()
-            opt.step()
-            total += loss.item() * len(idx)
-            seen += len(idx)
-        logits = predict_logits(model, x_val)
-        val_loss = float(nn.functional.cross_entropy(logits, y_val)) if len(y_val) else float("nan")
-        pred = logits.argmax(1).numpy() if len(y_val) else np.array([])
-        val_f1 = float(f1_score(y_val.numpy(), pred, average="macro", zero_division=0)) if len(y_val) else 0.0
-        log(
-            {
-                "train_loss": total / max(len(draws), 1),
-                "val_loss": val_loss,
-                "val_accuracy": float((pred == y_val.numpy()).mean()) if len(y_val) else float("nan"),
-                "val_f1_macro": val_f1,
-            }
-        )
-        if val_f1 > best_f1:
-            best_f1, best_epoch = val_f1, epoch
-            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    epoch, stale = 0, 0
+    for phase_epochs, params in phases:
+        opt = _optimizer(params, config)
+        scheduler = _scheduler(opt, config, phase_epochs)
+        for _ in range(phase_epochs):
+            if config.patience and stale >= config.patience:
+                break
+            model.train()
+            order = _epoch_order(draws, y_train, config, generator)
+            total = 0.0
+            for start in range(0, len(order), config.batch_size):
+                idx = order[start : start + config.batch_size]
+                batch = torch.stack([augment(img) for img in x_train[idx]])
+                opt.zero_grad()
+                loss = loss_fn(model(normalise(batch, config.normalize)), y_train[idx])
+                loss.backward()
+                opt.step()
+                total += loss.item() * len(idx)
+                seen += len(idx)
+            if scheduler is not None:
+                scheduler.step()
+            logits = predict_logits(model, x_val, config.normalize)
+            val_loss = float(nn.functional.cross_entropy(logits, y_val)) if len(y_val) else float("nan")
+            pred = logits.argmax(1).numpy() if len(y_val) else np.array([])
+            val_f1 = (
+                float(f1_score(y_val.numpy(), pred, average="macro", zero_division=0)) if len(y_val) else 0.0
+            )
+            log(
+                {
+                    "train_loss": total / max(len(order), 1),
+                    "val_loss": val_loss,
+                    "val_accuracy": float((pred == y_val.numpy()).mean()) if len(y_val) else float("nan"),
+                    "val_f1_macro": val_f1,
+                    "lr": opt.param_groups[0]["lr"],
+                }
+            )
+            if val_f1 > best_f1:
+                best_f1, best_epoch, stale = val_f1, epoch, 0
+                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            else:
+                stale += 1
+            epoch += 1
     model.load_state_dict(best_state)
     meta = {
         "arch": config.arch,
         "classes": classes,
         "image_size": config.image_size,
         "grayscale": config.grayscale,
+        "normalize": config.normalize,
         "in_channels": int(x_train.shape[1]),
         "best_epoch": best_epoch,
+        "epochs_run": epoch,
         "best_val_f1_macro": best_f1,
         "train_images_per_second": seen / max(time.perf_counter() - started, 1e-9),
         "train_rows": len(train_df),
@@ -196,6 +286,7 @@ def save_model(model: nn.Module, meta: dict, directory: Path) -> None:
 def load_model(directory: Path) -> tuple[nn.Module, dict]:
     meta = json.loads((directory / "meta.json").read_text())
     model = build_model(meta["arch"], len(meta["classes"]), meta["in_channels"], meta["image_size"])
+    # the state_dict holds every weight, pretrained ones included: no download to load a model
     model.load_state_dict(torch.load(directory / "model.pt", weights_only=True))
     model.eval()
     return model, meta

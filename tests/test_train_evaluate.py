@@ -69,7 +69,7 @@ def test_oversampled_rows_are_drawn_as_often_as_split_says(separable):
 
 def test_one_class_train_split_fails_clearly(separable):
     only = separable[separable["label"] == "no_mask"]
-    with pytest.raises(MasksetError, match="two classes"):
+    with pytest.raises(MasksetError, match="needs two"):
         train(only, TrainConfig(epochs=1), lambda m: None)
 
 
