@@ -29,6 +29,7 @@ AUGMENTS = ("hflip", "rotation", "brightness", "contrast", "saturation", "resize
 NORMALISATIONS = {  # name -> (mean, std) per channel, on [0, 1] pixels
     "unit": ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),  # [-1, 1]
     "imagenet": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),  # what pretrained backbones saw
+    "raw": ((0.0, 0.0, 0.0), (1 / 255, 1 / 255, 1 / 255)),  # 0-255 floats: the SVM scales its own
 }
 
 
@@ -275,16 +276,26 @@ def train(
 
 
 def save_model(model: nn.Module, meta: dict, directory: Path) -> None:
-    """A plain state_dict plus JSON metadata: loadable with weights_only=True, no pickle."""
+    """A plain state_dict plus JSON metadata: loadable with weights_only=True, no pickle
+    (the SVM's scikit-learn pipeline is the one exception, see pipeline/svm.py)."""
     directory.mkdir(parents=True, exist_ok=True)
-    with atomic_path(directory / "model.pt") as tmp:
-        torch.save(model.state_dict(), tmp)
+    if meta["arch"] == "svm":
+        from pipeline.svm import save_svm
+
+        save_svm(model, directory)  # type: ignore[arg-type]
+    else:
+        with atomic_path(directory / "model.pt") as tmp:
+            torch.save(model.state_dict(), tmp)
     with atomic_path(directory / "meta.json") as tmp:
         tmp.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
 
 
 def load_model(directory: Path) -> tuple[nn.Module, dict]:
     meta = json.loads((directory / "meta.json").read_text())
+    if meta["arch"] == "svm":
+        from pipeline.svm import load_svm
+
+        return load_svm(directory), meta
     model = build_model(meta["arch"], len(meta["classes"]), meta["in_channels"], meta["image_size"])
     # the state_dict holds every weight, pretrained ones included: no download to load a model
     model.load_state_dict(torch.load(directory / "model.pt", weights_only=True))

@@ -4,9 +4,9 @@ import sys
 from pathlib import Path
 
 from dvclive import Live
-
 from pipeline.errors import ParamsError
 from pipeline.manifest import read_manifest
+from pipeline.svm import train_svm
 from pipeline.train import TrainConfig, save_model, train
 from stages.common import run, section, to_config
 
@@ -32,12 +32,10 @@ def main() -> None:
                 live.log_metric(key, value)
             live.next_step()
 
-        model, meta = train(df, config, log)
+        model, meta = (train_svm if config.arch == "svm" else train)(df, config, log)
     save_model(model, meta, Path("models") / name)
-    print(
-        f"train@{name}: best epoch {meta['best_epoch']}, val F1 {meta['best_val_f1_macro']:.3f}, "
-        f"{meta['train_images_per_second']:.0f} images/s on {meta['train_rows']} train rows"
-    )
+    speed = f", {meta['train_images_per_second']:.0f} images/s" if "train_images_per_second" in meta else ""
+    print(f"train@{name}: val F1 {meta['best_val_f1_macro']:.3f} on {meta['train_rows']} train rows{speed}")
 
 
 if __name__ == "__main__":

@@ -7,9 +7,12 @@ from sklearn.metrics import f1_score, precision_score
 from pipeline.errors import MasksetError
 from pipeline.evaluate import classification_metrics, evaluate, predictions
 from pipeline.manifest import new_manifest
-from pipeline.models import ARCHITECTURES, build_model
-from pipeline.train import TrainConfig, load_model, save_model, train
+from pipeline.models import ARCHITECTURES, TORCHVISION, build_model
+from pipeline.svm import train_svm
+from pipeline.train import TrainConfig, _epoch_order, load_model, save_model, train
 from tests.conftest import write_image
+
+SIZES = {"inception_v3": 75, "simple_cnn": 64}
 
 
 @pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
@@ -65,6 +68,69 @@ def test_oversampled_rows_are_drawn_as_often_as_split_says(separable):
     train_rows = repeated[repeated["split"] == "train"]
     assert meta["train_rows"] == len(train_rows)
     assert meta["train_draws_per_epoch"] == int(train_rows["repeats"].sum()) > len(train_rows)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("arch", [*sorted(ARCHITECTURES), *sorted(TORCHVISION), "svm"])
+def test_every_model_trains_an_epoch_and_round_trips(arch, separable, tmp_path):
+    size = SIZES.get(arch, 32 if arch in ARCHITECTURES or arch == "svm" else 64)
+    config = TrainConfig(arch=arch, image_size=size, epochs=1, batch_size=16, svm={"C": [1.0], "pca": 10})
+    logged = []
+    model, meta = (train_svm if arch == "svm" else train)(separable, config, logged.append)
+    assert len(logged) == 1 and meta["classes"] == ["mask", "no_mask"]
+    save_model(model, meta, tmp_path / arch)
+    loaded, meta2 = load_model(tmp_path / arch)
+    before, after = predictions(model, meta, separable), predictions(loaded, meta2, separable)
+    assert len(after) == len(separable)
+    assert np.allclose(before["prob_mask"], after["prob_mask"], atol=1e-5)
+    if arch == "svm":  # bright vs dark faces: a PCA + SVM must separate them
+        assert after["correct"].mean() > 0.9 and meta["cv_folds"] >= 2
+
+
+def test_pretrained_weights_offline_fail_with_what_to_do(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    for var in ("https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY"):
+        monkeypatch.setenv(var, "http://127.0.0.1:9")  # nothing listens: refused at once
+    monkeypatch.delenv("no_proxy", raising=False)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    with pytest.raises(MasksetError, match="pretrained: false"):
+        build_model("resnet18", 2, 3, 64, pretrained=True)
+    with pytest.raises(MasksetError, match="no pretrained weights"):
+        build_model("model1", 2, 3, 64, pretrained=True)
+
+
+def test_two_phase_fine_tuning_trains_the_head_alone_first(separable):
+    torch.manual_seed(0)
+    config = TrainConfig(arch="resnet18", image_size=64, epochs=1, head_epochs=1, batch_size=16)
+    reference = build_model("resnet18", 2, 3, 64)
+    torch.manual_seed(0)
+    model, _ = train(separable, config, lambda m: None)
+    # the backbone's first convolution is where the seeded init left it; the head moved
+    assert torch.equal(model.model.conv1.weight, reference.model.conv1.weight)
+    assert not torch.equal(model.head.weight, reference.head.weight)
+
+
+def test_early_stopping_and_schedules(separable):
+    logged = []
+    config = TrainConfig(arch="model1", image_size=32, epochs=8, lr=0.0, patience=2, schedule="cosine")
+    _, meta = train(separable, config, logged.append)
+    assert meta["epochs_run"] == 3 and len(logged) == 3  # lr 0: nothing improves after epoch 0
+    step = TrainConfig(
+        arch="model1", image_size=32, epochs=3, lr=0.1, schedule="step", step_size=1, gamma=0.5
+    )
+    logged = []
+    train(separable, step, logged.append)
+    assert [round(m["lr"], 4) for m in logged] == [0.05, 0.025, 0.0125]
+
+
+def test_balanced_sampler_draws_each_class_equally():
+    labels = torch.tensor([0] * 90 + [1] * 10)
+    draws = torch.arange(100)
+    order = _epoch_order(draws, labels, TrainConfig(sampler="balanced"), torch.Generator().manual_seed(0))
+    share = labels[order].float().mean().item()
+    assert len(order) == 100 and 0.35 < share < 0.65
+    plain = _epoch_order(draws, labels, TrainConfig(), torch.Generator().manual_seed(0))
+    assert sorted(plain.tolist()) == list(range(100))
 
 
 def test_one_class_train_split_fails_clearly(separable):

@@ -1,0 +1,116 @@
+"""The CBS study's baseline: PCA and an RBF SVM on raw pixels, grid-searched by k-fold CV.
+
+The folds are StratifiedGroupKFold on the split's groups, so crops of one photo never sit on
+both sides of a fold (the leak the seed studies' own CV had); the Platt calibration inside
+each candidate uses plain stratified folds, which scikit-learn cannot group. The fitted scikit-learn
+pipeline is wrapped as a torch module that returns log-probabilities, so evaluation,
+inspection and `maskset predict` treat it like any other model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import joblib
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.decomposition import PCA
+from sklearn.metrics import f1_score
+from sklearn.model_selection import GridSearchCV, StratifiedGroupKFold
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import SVC
+from torch import nn
+
+from pipeline.train import TrainConfig, classes_of, load_tensor_cache
+
+DEFAULTS = {"pca": 50, "C": [1.0, 10.0, 100.0], "gamma": ["scale"], "folds": 3}
+
+
+class SvmModel(nn.Module):
+    """A fitted scikit-learn pipeline behind the torch interface the other models share."""
+
+    def __init__(self, pipeline: Pipeline) -> None:
+        super().__init__()
+        self.pipeline = pipeline
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        probs = self.pipeline.predict_proba(x.reshape(len(x), -1).numpy())
+        return torch.log(torch.from_numpy(probs).clamp_min(1e-9)).float()
+
+
+def _pixels(paths: list[str], config: TrainConfig) -> np.ndarray:
+    return (
+        load_tensor_cache(paths, config.image_size, config.grayscale).reshape(len(paths), -1).float().numpy()
+    )
+
+
+def train_svm(
+    df: pd.DataFrame, config: TrainConfig, log: Callable[[dict[str, float]], None]
+) -> tuple[SvmModel, dict]:
+    """Grid search over C and gamma with group-aware CV on train; val F1 of the best."""
+    unknown = set(config.svm) - set(DEFAULTS)
+    if unknown:
+        raise ValueError(f"unknown svm keys {sorted(unknown)}; known: {sorted(DEFAULTS)}")
+    svm = DEFAULTS | config.svm
+    classes = classes_of(df, config.classes)
+    train_df = df[(df["split"] == "train") & df["label"].isin(classes)]
+    val_df = df[(df["split"] == "val") & df["label"].isin(classes)]
+    x, y = _pixels(list(train_df["path"]), config), train_df["label"].map(classes.index).to_numpy()
+    folds = max(2, min(int(svm["folds"]), int(np.bincount(y).min()), train_df["group"].nunique()))
+    # PCA is fitted inside each fold twice over (search, then calibration): keep it that small
+    components = max(1, min(int(svm["pca"]), len(x) * (folds - 1) // folds**2 - 1, x.shape[1]))
+    pipeline = Pipeline(
+        [
+            ("scale", StandardScaler()),
+            ("pca", PCA(components, whiten=True, random_state=config.seed)),
+            # Platt scaling on held-out folds: probabilities that mean what they say
+            ("svm", CalibratedClassifierCV(SVC(kernel="rbf"), method="sigmoid", ensemble=False, cv=folds)),
+        ]
+    )
+    search = GridSearchCV(
+        pipeline,
+        {"svm__estimator__C": list(svm["C"]), "svm__estimator__gamma": list(svm["gamma"])},
+        scoring="f1_macro",
+        cv=StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=config.seed),
+        n_jobs=config.threads,
+    )
+    search.fit(x, y, groups=train_df["group"].to_numpy())
+    model = SvmModel(search.best_estimator_)
+    val_f1 = 0.0
+    if len(val_df):
+        pred = search.best_estimator_.predict(_pixels(list(val_df["path"]), config))
+        val_f1 = float(f1_score(val_df["label"].map(classes.index), pred, average="macro", zero_division=0))
+    log({"cv_f1_macro": float(search.best_score_), "val_f1_macro": val_f1})
+    meta = {
+        "arch": "svm",
+        "classes": classes,
+        "image_size": config.image_size,
+        "grayscale": config.grayscale,
+        "normalize": "raw",
+        "in_channels": 1 if config.grayscale else 3,
+        "best_params": {k.rsplit("__", 1)[1]: v for k, v in search.best_params_.items()},
+        "cv_f1_macro": float(search.best_score_),
+        "cv_folds": folds,
+        "pca_components": components,
+        "best_val_f1_macro": val_f1,
+        "train_rows": len(train_df),
+        "val_rows": len(val_df),
+    }
+    return model, meta
+
+
+def save_svm(model: SvmModel, directory: Path) -> Path:
+    """joblib (a pickle) of the fitted pipeline. Only ever load one this pipeline wrote:
+    models/ is a DVC output, never downloaded data."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "model.joblib"
+    joblib.dump(model.pipeline, path)
+    return path
+
+
+def load_svm(directory: Path) -> SvmModel:
+    return SvmModel(joblib.load(directory / "model.joblib"))
