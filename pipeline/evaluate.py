@@ -7,12 +7,16 @@ and wrong on real ones must not hide behind one average.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 import torch
 from sklearn.metrics import (
     accuracy_score,
+    average_precision_score,
     confusion_matrix,
+    precision_recall_curve,
     precision_recall_fscore_support,
     roc_auc_score,
     roc_curve,
@@ -23,10 +27,11 @@ from pipeline.manifest import Label
 from pipeline.train import load_tensor_cache, predict_logits
 
 
-def predictions(model: nn.Module, meta: dict, df: pd.DataFrame) -> pd.DataFrame:
+def predictions(model: nn.Module, meta: dict, df: pd.DataFrame, batch_size: int = 128) -> pd.DataFrame:
     """One row per manifest row: predicted label, confidence and a probability per class."""
     images = load_tensor_cache(list(df["path"]), meta["image_size"], meta["grayscale"])
-    probs = torch.softmax(predict_logits(model, images, meta.get("normalize", "unit")), dim=1).numpy()
+    logits = predict_logits(model, images, meta.get("normalize", "unit"), batch_size)
+    probs = torch.softmax(logits, dim=1).numpy()
     classes = meta["classes"]
     out = pd.DataFrame(
         {
@@ -68,8 +73,37 @@ def classification_metrics(truth: pd.Series, pred: pd.Series, classes: list[str]
     }
 
 
-def evaluate(preds: pd.DataFrame, classes: list[str]) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
-    """(metrics, confusion rows for dvc plots, ROC points) on the test split."""
+@dataclass(frozen=True)
+class EvaluateConfig:
+    batch_size: int = 64
+    calibration_bins: int = 10
+    explain: int = 6  # occlusion heatmaps for this many correct and this many wrong test faces
+    occlusion_patch: float = 0.2  # side of the grey patch, as a share of the face
+
+    def __post_init__(self) -> None:
+        if self.calibration_bins < 2 or self.explain < 0 or not 0 < self.occlusion_patch < 1:
+            raise ValueError("need calibration_bins >= 2, explain >= 0 and 0 < occlusion_patch < 1")
+
+
+def calibration(correct: pd.Series, confidence: pd.Series, bins: int) -> tuple[dict, pd.DataFrame]:
+    """Top-label calibration: in each confidence bin, how often the prediction was right.
+    ECE is the bins' |accuracy - confidence| weighted by their share of faces."""
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    which = np.clip(np.digitize(confidence, edges[1:-1]), 0, bins - 1)
+    frame = pd.DataFrame({"bin": which, "correct": correct.astype(float), "confidence": confidence})
+    table = frame.groupby("bin").agg(
+        accuracy=("correct", "mean"), confidence=("confidence", "mean"), n=("correct", "size")
+    )
+    ece = float((table["n"] * (table["accuracy"] - table["confidence"]).abs()).sum() / max(len(frame), 1))
+    return {"ece": ece, "bins": bins}, table.reset_index(drop=True)
+
+
+def evaluate(
+    preds: pd.DataFrame, classes: list[str], config: EvaluateConfig | None = None
+) -> tuple[dict, dict[str, pd.DataFrame]]:
+    """(metrics, tables) on the test split; tables are the confusion rows and the ROC, PR
+    and calibration curves `dvc plots` draws, and the misclassified faces, surest first."""
+    config = config or EvaluateConfig()
     test = preds[(preds["split"] == "test") & preds["label"].isin(classes)]
     metrics = classification_metrics(test["label"], test["prediction"], classes)
     metrics["per_source"] = {
@@ -82,15 +116,37 @@ def evaluate(preds: pd.DataFrame, classes: list[str]) -> tuple[dict, pd.DataFram
         )
         for synthetic, part in test.groupby("synthetic")
     }
-    if len(test):
-        matrix = confusion_matrix(test["label"], test["prediction"], labels=classes)
-        metrics["confusion_matrix"] = {"labels": classes, "matrix": matrix.tolist()}
-    confusion = test[["label", "prediction"]].rename(columns={"label": "actual", "prediction": "predicted"})
+    # a test source with no row in train is a cross-dataset test: the model never saw it
+    seen = set(preds.loc[preds["split"] == "train", "source"])
+    metrics["cross_dataset"] = {s: m for s, m in metrics["per_source"].items() if s not in seen}
+    tables = {
+        "confusion": test[["label", "prediction"]]
+        .rename(columns={"label": "actual", "prediction": "predicted"})
+        .reset_index(drop=True),
+        "roc": pd.DataFrame(columns=["fpr", "tpr", "threshold"]),
+        "pr": pd.DataFrame(columns=["recall", "precision", "threshold"]),
+        "misclassified": test.loc[~test["correct"]]
+        .sort_values(["confidence", "id"], ascending=[False, True])
+        .loc[:, ["id", "source", "label", "prediction", "confidence"]]
+        .reset_index(drop=True),
+    }
+    if not len(test):
+        tables["calibration"] = pd.DataFrame(columns=["accuracy", "confidence", "n"])
+        return metrics, tables
+    matrix = confusion_matrix(test["label"], test["prediction"], labels=classes)
+    metrics["confusion_matrix"] = {"labels": classes, "matrix": matrix.tolist()}
+    metrics["calibration"], tables["calibration"] = calibration(
+        test["correct"], test["confidence"], config.calibration_bins
+    )
+    metrics["brier_top_label"] = float(np.mean((test["confidence"] - test["correct"].astype(float)) ** 2))
     positive = Label.MASK.value
-    roc = pd.DataFrame(columns=["fpr", "tpr", "threshold"])
     if positive in classes and test["label"].nunique() > 1:
         is_pos = (test["label"] == positive).astype(int)
-        fpr, tpr, thr = roc_curve(is_pos, test[f"prob_{positive}"])
-        roc = pd.DataFrame({"fpr": fpr, "tpr": tpr, "threshold": np.minimum(thr, 1.0)})
-        metrics["roc_auc_mask"] = float(roc_auc_score(is_pos, test[f"prob_{positive}"]))
-    return metrics, confusion.reset_index(drop=True), roc
+        score = test[f"prob_{positive}"]
+        fpr, tpr, thr = roc_curve(is_pos, score)
+        tables["roc"] = pd.DataFrame({"fpr": fpr, "tpr": tpr, "threshold": np.minimum(thr, 1.0)})
+        precision, recall, thr = precision_recall_curve(is_pos, score)
+        tables["pr"] = pd.DataFrame({"recall": recall, "precision": precision, "threshold": np.r_[thr, 1.0]})
+        metrics["roc_auc_mask"] = float(roc_auc_score(is_pos, score))
+        metrics["average_precision_mask"] = float(average_precision_score(is_pos, score))
+    return metrics, tables

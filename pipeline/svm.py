@@ -63,12 +63,18 @@ def train_svm(
     folds = max(2, min(int(svm["folds"]), int(np.bincount(y).min()), train_df["group"].nunique()))
     # PCA is fitted inside each fold twice over (search, then calibration): keep it that small
     components = max(1, min(int(svm["pca"]), len(x) * (folds - 1) // folds**2 - 1, x.shape[1]))
+    weights = "balanced" if config.class_weights else None  # as the CNNs weight their loss
     pipeline = Pipeline(
         [
             ("scale", StandardScaler()),
             ("pca", PCA(components, whiten=True, random_state=config.seed)),
             # Platt scaling on held-out folds: probabilities that mean what they say
-            ("svm", CalibratedClassifierCV(SVC(kernel="rbf"), method="sigmoid", ensemble=False, cv=folds)),
+            (
+                "svm",
+                CalibratedClassifierCV(
+                    SVC(kernel="rbf", class_weight=weights), method="sigmoid", ensemble=False, cv=folds
+                ),
+            ),
         ]
     )
     search = GridSearchCV(

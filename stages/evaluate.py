@@ -1,36 +1,55 @@
-"""evaluate@<model>: predictions for every row, test metrics and curves for `dvc plots`."""
+"""evaluate@<model>: predictions for every row, test metrics, curves for `dvc plots`, the
+misclassified faces and occlusion heatmaps."""
 
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from pipeline.atomic import atomic_path, write_json
 from pipeline.errors import ParamsError
-from pipeline.evaluate import evaluate, predictions
+from pipeline.evaluate import EvaluateConfig, evaluate, predictions
+from pipeline.explain import explain
+from pipeline.images import save_png
 from pipeline.manifest import read_manifest
 from pipeline.train import load_model
-from stages.common import run
+from stages.common import run, section, to_config
 
 
 def main() -> None:
     if len(sys.argv) != 2:
         raise ParamsError("usage: python -m stages.evaluate <model name>")
     name = sys.argv[1]
+    config = to_config(EvaluateConfig, section("evaluate"), "evaluate")
     out = Path("reports/evaluate") / name
     model, meta = load_model(Path("models") / name)
     df = read_manifest(Path("datasets/split/manifest.parquet"))
-    preds = predictions(model, meta, df)
-    metrics, confusion, roc = evaluate(preds, meta["classes"])
+    preds = predictions(model, meta, df, config.batch_size)
+    metrics, tables = evaluate(preds, meta["classes"], config)
     out.mkdir(parents=True, exist_ok=True)
     with atomic_path(out / "predictions.parquet") as tmp:
         preds.to_parquet(tmp, index=False)
-    with atomic_path(out / "confusion.csv") as tmp:
-        confusion.to_csv(tmp, index=False)
-    with atomic_path(out / "roc.csv") as tmp:
-        roc.to_csv(tmp, index=False)
+    for table_name, table in tables.items():
+        with atomic_path(out / f"{table_name}.csv") as tmp:
+            table.to_csv(tmp, index=False)
+    panels, summary = explain(model, meta, preds, df, config.explain, config.occlusion_patch)
+    for old in (out / "explain").glob("*.png"):
+        old.unlink()
+    for k, (panel, row) in enumerate(zip(panels, summary, strict=True)):
+        save_png(
+            np.asarray(panel),
+            out / "explain" / f"{k:02d}_{'right' if row['correct'] else 'wrong'}_{row['id']}.png",
+        )
+    shares = [
+        r["mask_region_share"] for r in summary if r["correct"] and not np.isnan(r["mask_region_share"])
+    ]
+    metrics["occlusion_mask_region_share"] = float(np.mean(shares)) if shares else None
+    write_json({"faces": summary}, out / "explain" / "summary.json")
     write_json(metrics, out / "metrics.json")
     print(
         f"evaluate@{name}: test n={metrics['n']} accuracy={metrics.get('accuracy', float('nan')):.3f} "
-        f"f1_macro={metrics.get('f1_macro', float('nan')):.3f}"
+        f"f1_macro={metrics.get('f1_macro', float('nan')):.3f}, "
+        f"{len(tables['misclassified'])} misclassified, {len(panels)} heatmaps in {out / 'explain'}"
     )
 
 

@@ -9,7 +9,7 @@ from pipeline.evaluate import classification_metrics, evaluate, predictions
 from pipeline.manifest import new_manifest
 from pipeline.models import ARCHITECTURES, TORCHVISION, build_model
 from pipeline.svm import train_svm
-from pipeline.train import TrainConfig, _epoch_order, load_model, save_model, train
+from pipeline.train import TrainConfig, _epoch_order, load_model, load_tensor_cache, save_model, train
 from tests.conftest import write_image
 
 SIZES = {"inception_v3": 75, "simple_cnn": 64}
@@ -163,9 +163,83 @@ def test_evaluate_uses_test_rows_only():
             "prob_no_mask": [0.1, 0.4, 0.8, 0.9],
         }
     )
-    metrics, confusion, roc = evaluate(preds, ["mask", "no_mask"])
+    preds["confidence"] = preds[["prob_mask", "prob_no_mask"]].max(axis=1)
+    preds["correct"] = preds["label"] == preds["prediction"]
+    metrics, tables = evaluate(preds, ["mask", "no_mask"])
+    confusion, roc = tables["confusion"], tables["roc"]
     assert metrics["n"] == 3 and metrics["accuracy"] == pytest.approx(2 / 3)
     assert metrics["confusion_matrix"]["matrix"] == [[1, 0], [1, 1]]
     assert len(confusion) == 3 and metrics["roc_auc_mask"] == 1.0
     assert roc["tpr"].iloc[-1] == 1.0 and roc["fpr"].iloc[0] == 0.0
     assert metrics["per_source"]["s"]["n"] == 3
+
+
+def test_calibration_pr_and_misclassified_tables():
+    from sklearn.calibration import calibration_curve
+    from sklearn.metrics import average_precision_score
+
+    rng = np.random.default_rng(0)
+    n = 400
+    label = np.where(rng.random(n) < 0.5, "mask", "no_mask")
+    p_mask = np.clip(np.where(label == "mask", 0.7, 0.3) + rng.normal(0, 0.2, n), 0.01, 0.99)
+    preds = pd.DataFrame(
+        {
+            "id": [f"r{i}" for i in range(n)],
+            "split": "test",
+            "source": np.where(np.arange(n) % 4 == 0, "other", "s"),
+            "label": label,
+            "synthetic": False,
+            "prob_mask": p_mask,
+            "prob_no_mask": 1 - p_mask,
+        }
+    )
+    preds["prediction"] = np.where(p_mask >= 0.5, "mask", "no_mask")
+    preds["confidence"] = np.maximum(p_mask, 1 - p_mask)
+    preds["correct"] = preds["label"] == preds["prediction"]
+    train_rows = preds.head(10).assign(split="train", source="s", id=lambda d: "t" + d["id"])
+    metrics, tables = evaluate(pd.concat([preds, train_rows]), ["mask", "no_mask"])
+    prob_true, prob_pred = calibration_curve(
+        preds["correct"], preds["confidence"], n_bins=10, strategy="uniform"
+    )
+    assert np.allclose(tables["calibration"]["accuracy"], prob_true)
+    assert np.allclose(tables["calibration"]["confidence"], prob_pred)
+    counts = tables["calibration"]["n"]
+    ece = (counts * np.abs(prob_true - prob_pred)).sum() / n
+    assert metrics["calibration"]["ece"] == pytest.approx(ece)
+    assert metrics["average_precision_mask"] == pytest.approx(
+        average_precision_score(label == "mask", p_mask)
+    )
+    wrong = tables["misclassified"]
+    assert len(wrong) == (~preds["correct"]).sum() and wrong["confidence"].is_monotonic_decreasing
+    assert list(metrics["cross_dataset"]) == ["other"]  # no train row came from it
+
+
+def test_occlusion_finds_the_part_of_the_face_that_decides(tmp_path, rng):
+    """Toy faces whose class lives only in the lower half: the heat must sit there."""
+    from pipeline.explain import occlusion_map
+
+    rows = []
+    for i in range(80):
+        label = "mask" if i % 2 else "no_mask"
+        img = np.full((32, 32, 3), 120, np.uint8)
+        img[16:] = 220 if label == "mask" else 30
+        img = np.clip(img + rng.normal(0, 8, img.shape), 0, 255).astype(np.uint8)
+        path = write_image(tmp_path / f"{i}.png", img)
+        split = ["train", "train", "train", "val", "test"][i % 5]
+        rows.append(
+            {
+                "id": f"r{i}",
+                "source": "toy",
+                "origin": path.name,
+                "path": str(path),
+                "label": label,
+                "group": f"g{i}",
+                "synthetic": False,
+                "split": split,
+            }
+        )
+    df = new_manifest(rows)
+    model, meta = train(df, TrainConfig(arch="model1", image_size=32, epochs=4, lr=0.01), lambda m: None)
+    images = load_tensor_cache([rows[1]["path"]], 32, False)
+    heat = np.clip(occlusion_map(model, meta, images[0], meta["classes"].index("mask"), 0.25), 0, None)
+    assert heat[16:].sum() > 0.8 * heat.sum()
