@@ -51,6 +51,31 @@ def _sources(as_json: bool) -> int:
     return 0
 
 
+def _predict(args: argparse.Namespace) -> int:
+    from pipeline.predict import predict_files
+
+    name = args.model
+    if name is None:
+        with open("params.yaml") as f:
+            name = ((yaml.safe_load(f) or {}).get("models") or [None])[0]
+    model_dir = Path("models") / str(name)
+    if not (model_dir / "meta.json").is_file():
+        print(f"error: no trained model at {model_dir}: run `dvc repro` (or pass --model)", file=sys.stderr)
+        return 2
+    results = predict_files(args.images, model_dir, args.out, detector=args.detector, upsample=args.upsample)
+    if args.json:
+        print(json.dumps(results, indent=2))
+        return 0
+    for result in results:
+        if "error" in result:
+            print(f"{result['image']}: cannot read ({result['error']})")
+            continue
+        faces = result["faces"]
+        summary = ", ".join(f"{f['label']} {f['confidence']:.2f}" for f in faces) or "no face found"
+        print(f"{result['image']}: {len(faces)} face(s): {summary} -> {result['output']}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     defaults = _inspect_params()
     parser = argparse.ArgumentParser(prog="maskset", description=__doc__)
@@ -66,9 +91,28 @@ def main(argv: list[str] | None = None) -> int:
     app.add_argument("--view", default=None, help="a saved view, e.g. misclassified_simple_cnn")
     listing = commands.add_parser("sources", help="list the source catalog and what is downloaded")
     listing.add_argument("--json", action="store_true", help="machine-readable output")
+    predict = commands.add_parser(
+        "predict", help="find the faces in photos, classify each, draw labelled boxes"
+    )
+    predict.add_argument("images", nargs="+", type=Path)
+    predict.add_argument(
+        "--model",
+        default=None,
+        help="a trained model under models/ (default: the first in params.yaml models:)",
+    )
+    predict.add_argument(
+        "--out", type=Path, default=Path("predictions"), help="folder for the annotated copies"
+    )
+    predict.add_argument("--detector", choices=["hog", "cnn"], default="hog")
+    predict.add_argument(
+        "--upsample", type=int, default=1, help="detector upsampling: finds smaller faces, slower"
+    )
+    predict.add_argument("--json", action="store_true", help="print the results as JSON")
     args = parser.parse_args(argv)
     if args.command == "sources":
         return _sources(args.json)
+    if args.command == "predict":
+        return _predict(args)
     try:
         from pipeline.fiftyone_app import launch
 

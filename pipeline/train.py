@@ -78,14 +78,20 @@ class TrainConfig:
             raise ValueError("head_epochs (two-phase fine-tuning) needs a torchvision backbone")
 
 
+def face_tensor(image: Image.Image, size: int, grayscale: bool) -> torch.Tensor:
+    """(C, size, size) uint8: one face as every model sees it, in training and prediction."""
+    arr = np.asarray(
+        image.convert("L" if grayscale else "RGB").resize((size, size), Image.Resampling.BILINEAR)
+    )
+    return torch.from_numpy(arr.reshape(size, size, -1).transpose(2, 0, 1).copy())
+
+
 def load_tensor_cache(paths: list[str], size: int, grayscale: bool) -> torch.Tensor:
     """(N, C, size, size) uint8: every face decoded and resized once."""
-    mode = "L" if grayscale else "RGB"
     out = torch.empty((len(paths), 1 if grayscale else 3, size, size), dtype=torch.uint8)
     for i, path in enumerate(paths):
         with Image.open(path) as im:
-            arr = np.asarray(im.convert(mode).resize((size, size), Image.Resampling.BILINEAR))
-        out[i] = torch.from_numpy(arr.reshape(size, size, -1).transpose(2, 0, 1).copy())
+            out[i] = face_tensor(im, size, grayscale)
     return out
 
 

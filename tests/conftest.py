@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from pipeline.manifest import new_manifest
+
 os.environ.setdefault("FIFTYONE_DO_NOT_TRACK", "true")
 os.environ.setdefault("FIFTYONE_DATABASE_VALIDATION", "false")
 
@@ -43,3 +45,27 @@ def write_image(path: Path, rgb: np.ndarray, **save_args) -> Path:
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(0)
+
+
+@pytest.fixture
+def separable(tmp_path, rng):
+    """Bright faces are masked, dark ones are not: a toy set any model must learn."""
+    rows = []
+    for i in range(60):
+        label = "mask" if i % 2 else "no_mask"
+        base = 200 if label == "mask" else 50
+        img = np.clip(base + rng.normal(0, 20, (32, 32, 3)), 0, 255).astype(np.uint8)
+        path = write_image(tmp_path / f"{i}.png", img)
+        rows.append(
+            {
+                "id": f"r{i}",
+                "source": "toy",
+                "origin": path.name,
+                "path": str(path),
+                "label": label,
+                "group": f"g{i}",
+                "synthetic": False,
+                "split": ["train", "train", "train", "val", "test"][i % 5],
+            }
+        )
+    return new_manifest(rows)

@@ -22,30 +22,6 @@ def test_models_give_one_logit_per_class(arch, classes):
     assert model(torch.zeros(4, 1, 64, 64)).shape == (4, classes)
 
 
-@pytest.fixture
-def separable(tmp_path, rng):
-    """Bright faces are masked, dark ones are not: a toy set any model must learn."""
-    rows = []
-    for i in range(60):
-        label = "mask" if i % 2 else "no_mask"
-        base = 200 if label == "mask" else 50
-        img = np.clip(base + rng.normal(0, 20, (32, 32, 3)), 0, 255).astype(np.uint8)
-        path = write_image(tmp_path / f"{i}.png", img)
-        rows.append(
-            {
-                "id": f"r{i}",
-                "source": "toy",
-                "origin": path.name,
-                "path": str(path),
-                "label": label,
-                "group": f"g{i}",
-                "synthetic": False,
-                "split": ["train", "train", "train", "val", "test"][i % 5],
-            }
-        )
-    return new_manifest(rows)
-
-
 def test_loss_falls_and_model_round_trips(separable, tmp_path):
     logged = []
     config = TrainConfig(
