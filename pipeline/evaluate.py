@@ -26,6 +26,9 @@ from torch import nn
 from pipeline.manifest import Label
 from pipeline.train import load_tensor_cache, predict_logits
 
+# manifest columns whose values are groups a model may serve unequally
+GROUP_COLUMNS = ("mask_type", "wear", "gender", "race", "skin_tone_bin")
+
 
 def predictions(model: nn.Module, meta: dict, df: pd.DataFrame, batch_size: int = 128) -> pd.DataFrame:
     """One row per manifest row: predicted label, confidence and a probability per class."""
@@ -40,6 +43,7 @@ def predictions(model: nn.Module, meta: dict, df: pd.DataFrame, batch_size: int 
             "source": df["source"].to_numpy(),
             "label": df["label"].to_numpy(),
             "synthetic": df["synthetic"].fillna(False).astype(bool).to_numpy(),
+            **{column: df[column].to_numpy() for column in GROUP_COLUMNS if column in df},
             "prediction": [classes[i] for i in probs.argmax(1)] if len(df) else [],
             "confidence": probs.max(1) if len(df) else [],
         }
@@ -115,6 +119,14 @@ def evaluate(
             part["label"], part["prediction"], classes
         )
         for synthetic, part in test.groupby("synthetic")
+    }
+    metrics["per_group"] = {
+        column: {
+            str(value): classification_metrics(part["label"], part["prediction"], classes)
+            for value, part in test.groupby(column)
+        }
+        for column in GROUP_COLUMNS
+        if column in test and test[column].notna().any()
     }
     # a test source with no row in train is a cross-dataset test: the model never saw it
     seen = set(preds.loc[preds["split"] == "train", "source"])

@@ -188,6 +188,10 @@ def test_calibration_pr_and_misclassified_tables():
     wrong = tables["misclassified"]
     assert len(wrong) == (~preds["correct"]).sum() and wrong["confidence"].is_monotonic_decreasing
     assert list(metrics["cross_dataset"]) == ["other"]  # no train row came from it
+    assert metrics["per_group"] == {}  # no group column in these predictions
+    preds["wear"] = np.where(np.arange(n) % 2, "correct", "nose_exposed")
+    by_wear = evaluate(preds, ["mask", "no_mask"])[0]["per_group"]["wear"]
+    assert by_wear["correct"]["n"] + by_wear["nose_exposed"]["n"] == n
 
 
 def test_occlusion_finds_the_part_of_the_face_that_decides(tmp_path, rng):
