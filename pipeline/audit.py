@@ -78,7 +78,9 @@ def cramers_v(df: pd.DataFrame, column: str) -> float | None:
 
 def group_metrics(preds: pd.DataFrame, tones: pd.DataFrame) -> dict:
     """Test accuracy per skin-tone bin, with the max gap between bins holding 5+ faces."""
-    test = preds[preds["split"] == "test"].merge(tones[["id", "skin_tone_bin"]], on="id")
+    # the audit's own tones replace any the predictions carried from the manifest
+    test = preds[preds["split"] == "test"].drop(columns="skin_tone_bin", errors="ignore")
+    test = test.merge(tones[["id", "skin_tone_bin"]], on="id")
     per_bin = {
         b: {"n": len(p), "accuracy": float(p["correct"].mean())} for b, p in test.groupby("skin_tone_bin")
     }
