@@ -51,6 +51,26 @@ def _sources(as_json: bool) -> int:
     return 0
 
 
+def _corrections(dataset: str, path: Path) -> int:
+    from pipeline.corrections import corrections_from_tags, write_corrections
+    from pipeline.fiftyone_app import reviewed_samples
+
+    try:
+        entries, skipped = corrections_from_tags(reviewed_samples(dataset))
+        write_corrections(path, entries)
+    except (MasksetError, ValueError) as exc:  # ValueError: FiftyOne has no such dataset
+        print(f"error: {exc}; run `dvc repro` first", file=sys.stderr)
+        return 2
+    for note in skipped:
+        print(f"skipped {note}")
+    actions = {a: sum(e["action"] == a for e in entries.values()) for a in ("exclude", "relabel")}
+    print(
+        f"{path}: {actions['exclude']} exclusion(s), {actions['relabel']} relabel(s) from the App's tags; "
+        "commit it and run `dvc repro` to apply them"
+    )
+    return 0
+
+
 def _predict(args: argparse.Namespace) -> int:
     from pipeline.predict import predict_files
 
@@ -108,7 +128,15 @@ def main(argv: list[str] | None = None) -> int:
         "--upsample", type=int, default=1, help="detector upsampling: finds smaller faces, slower"
     )
     predict.add_argument("--json", action="store_true", help="print the results as JSON")
+    review = commands.add_parser(
+        "corrections",
+        help="write the review tags set in the App (bad_image, relabel:<label>) to the corrections file",
+    )
+    review.add_argument("--dataset", default=defaults.get("dataset_name", "maskset"))
+    review.add_argument("--file", type=Path, default=Path("datasets/corrections.yaml"))
     args = parser.parse_args(argv)
+    if args.command == "corrections":
+        return _corrections(args.dataset, args.file)
     if args.command == "sources":
         return _sources(args.json)
     if args.command == "predict":

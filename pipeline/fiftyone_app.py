@@ -18,42 +18,64 @@ os.environ.setdefault("FIFTYONE_DATABASE_VALIDATION", "false")
 
 import fiftyone as fo
 import fiftyone.brain as fob
+import numpy as np
 import pandas as pd
 import psutil
 from fiftyone import ViewField as F
 
+from pipeline.corrections import EXCLUDE_TAG, RELABEL_PREFIX
 from pipeline.manifest import Label
 
-FIELDS = (
-    "source",
-    "origin",
-    "split",
-    "group",
-    "synthetic",
-    "mask_type",
-    "mask_color",
-    "wear",
-    "parent_id",
-    "label_raw",
-    "width",
-    "height",
-    "sha256",
-    "phash",
-    "landmark_method",
-    "landmark_error",
-)
+SKIPPED = ("path",)  # the sample's own filepath
 
 
 def _value(value: object) -> object:
     if value is None or (isinstance(value, float) and pd.isna(value)):
         return None
-    return value.item() if hasattr(value, "item") else value
+    if hasattr(value, "tolist"):  # numpy arrays (box, landmarks) and scalars
+        return value.tolist()
+    return value
+
+
+def _clusters(rejected: pd.DataFrame) -> dict[str, str]:
+    """id -> the id of the face its duplicate cluster kept, for members and the kept one."""
+    dup = rejected[rejected["reason"].isin(["near_duplicate", "exact_duplicate"])]
+    kept = dup["detail"].str.extract(r"duplicate_of=(\S+)")[0]
+    return dict(zip(dup["id"], kept, strict=True)) | {k: k for k in kept.dropna()}
+
+
+def _face_sample(row: dict, root: Path, cluster: dict[str, str], originals: dict[str, Path]) -> fo.Sample:
+    sample = fo.Sample(
+        filepath=str((root / row["path"]).resolve()), tags=[t for t in [row.get("split")] if t]
+    )
+    if row.get("label"):
+        sample["ground_truth"] = fo.Classification(label=row["label"])
+    for key, value in row.items():
+        if key not in SKIPPED and key != "id":
+            sample[key] = _value(value)
+    sample["manifest_id"] = row["id"]
+    sample["duplicate_cluster"] = cluster.get(row["id"])
+    if row.get("box") is not None and row.get("source") in originals:
+        # a crop: the photo it was cut from, and where (`box`, pixels of that photo)
+        sample["original_filepath"] = str((originals[row["source"]] / row["origin"]).resolve())
+    return sample
 
 
 def build_dataset(
-    name: str, manifest: pd.DataFrame, predictions: dict[str, pd.DataFrame], root: Path
+    name: str,
+    manifest: pd.DataFrame,
+    predictions: dict[str, pd.DataFrame],
+    root: Path,
+    rejected: pd.DataFrame | None = None,
+    embeddings: np.ndarray | None = None,
+    originals: dict[str, Path] | None = None,
 ) -> dict:
-    """(Re)build dataset `name`; returns a summary for DVC: counts and view names."""
+    """(Re)build dataset `name` from the split manifest, each model's predictions and, to
+    browse them too, the rejections of every stage whose image exists (tagged `rejected`);
+    `embeddings` (one row per manifest row, from our own model) give each face a uniqueness.
+    Returns a summary for DVC: counts and view names."""
+    rejected = rejected if rejected is not None else pd.DataFrame(columns=["id", "reason", "detail"])
+    cluster = _clusters(rejected)
     tmp_name = f"{name}.building"
     if fo.dataset_exists(tmp_name):
         fo.delete_dataset(tmp_name)
@@ -61,10 +83,7 @@ def build_dataset(
     preds = {m: p.set_index("id") for m, p in predictions.items()}
     samples = []
     for row in manifest.to_dict("records"):
-        sample = fo.Sample(filepath=str((root / row["path"]).resolve()), tags=[row["split"]])
-        sample["ground_truth"] = fo.Classification(label=row["label"])
-        for key in FIELDS:
-            sample[key] = _value(row[key])
+        sample = _face_sample(row, root, cluster, originals or {})
         for model, p in preds.items():
             if row["id"] in p.index:
                 pr = p.loc[row["id"]]
@@ -74,22 +93,38 @@ def build_dataset(
                     confidence=float(pr["confidence"]),
                     logits=[float(pr[f"prob_{c}"]) for c in classes],
                 )
-        sample["manifest_id"] = row["id"]
         samples.append(sample)
+    for row in rejected.to_dict("records"):
+        if isinstance(row.get("path"), str) and (root / row["path"]).is_file():
+            sample = _face_sample(row, root, cluster, originals or {})
+            sample.tags.append("rejected")
+            for key in ("stage", "reason", "detail"):
+                sample[f"rejection_{key}"] = sample[key]
+            samples.append(sample)
     dataset.add_samples(samples)
-    views = {"synthetic": dataset.match(F("synthetic") == True)}  # noqa: E712
+    faces = dataset.match_tags("rejected", bool=False)
+    if embeddings is not None and len(faces) > 1:
+        fob.compute_uniqueness(faces, embeddings=embeddings, uniqueness_field="uniqueness")
+    views = {
+        "synthetic": faces.match(F("synthetic") == True),  # noqa: E712
+        "rejected": dataset.match_tags("rejected").sort_by("rejection_reason"),
+        "label_conflicts": dataset.match(F("rejection_reason") == "label_conflict").sort_by(
+            "rejection_detail"
+        ),
+        "near_duplicates": dataset.exists("duplicate_cluster").sort_by("duplicate_cluster"),
+    }
     evaluations = {}
     for model in sorted(preds):
         field, key = f"pred_{model}", f"eval_{model}"
-        test = dataset.match_tags("test")
+        test = faces.match_tags("test")
         result = test.evaluate_classifications(field, gt_field="ground_truth", eval_key=key)
         evaluations[model] = {"test_accuracy": float(result.metrics()["accuracy"])}
         fob.compute_mistakenness(
-            dataset, field, label_field="ground_truth", mistakenness_field=f"mistakenness_{model}"
+            faces.exists(field), field, label_field="ground_truth", mistakenness_field=f"mistakenness_{model}"
         )
-        views[f"misclassified_{model}"] = dataset.match(
-            F(f"{field}.label") != F("ground_truth.label")
-        ).sort_by(f"{field}.confidence", reverse=True)
+        views[f"misclassified_{model}"] = faces.match(F(f"{field}.label") != F("ground_truth.label")).sort_by(
+            f"{field}.confidence", reverse=True
+        )
     for view_name, view in views.items():
         dataset.save_view(view_name, view)
     dataset.persistent = True
@@ -98,13 +133,28 @@ def build_dataset(
     dataset.name = name
     return {
         "dataset": name,
-        "samples": len(dataset),
-        "labels": {
-            label.value: len(dataset.match(F("ground_truth.label") == label.value)) for label in Label
-        },
+        "samples": len(faces),
+        "rejected_samples": len(dataset) - len(faces),
+        "labels": {label.value: len(faces.match(F("ground_truth.label") == label.value)) for label in Label},
         "views": {v: len(dataset.load_saved_view(v)) for v in sorted(views)},
         "evaluations": evaluations,
     }
+
+
+def reviewed_samples(name: str) -> list[dict]:
+    """{id, tags, synthetic, parent_id} of every face carrying a review tag (`bad_image`,
+    `relabel:<label>`) set in the App."""
+    dataset = fo.load_dataset(name)
+
+    def values(field: str) -> list:  # a field no sample ever set a value for does not exist
+        return dataset.values(field) if dataset.has_field(field) else [None] * len(dataset)
+
+    rows = zip(values("manifest_id"), values("tags"), values("synthetic"), values("parent_id"), strict=True)
+    return [
+        {"id": i, "tags": list(tags), "synthetic": bool(synthetic), "parent_id": parent}
+        for i, tags, synthetic, parent in rows
+        if any(t == EXCLUDE_TAG or t.startswith(RELABEL_PREFIX) for t in tags)
+    ]
 
 
 def _stop_children() -> None:

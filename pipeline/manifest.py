@@ -49,6 +49,7 @@ SCHEMA = pa.schema(
         ("origin_sha256", pa.string()),  # decoded pixels of the whole origin photo
         ("label", pa.string()),
         ("label_raw", pa.string()),
+        ("review", pa.string()),  # a reviewer's correction (datasets/corrections.yaml), if any
         ("group", pa.string()),  # rows that must stay in one split
         ("parent_id", pa.string()),
         ("synthetic", pa.bool_()),

@@ -6,13 +6,16 @@ from pathlib import Path
 
 import pandas as pd
 
+from pipeline.corrections import apply_corrections, load_corrections
 from pipeline.download import data_root
 from pipeline.errors import SourceError
 from pipeline.ingest import IngestConfig, ingest_source, join_copies
+from pipeline.manifest import new_rejected
 from pipeline.sources import get_source, load_catalog
 from stages.common import CATALOG_FILE, load_params, run, section, to_config, write_stage_outputs
 
 RAW = Path("datasets/raw")
+CORRECTIONS = Path("datasets/corrections.yaml")
 OUT = Path("datasets/ingest")
 
 
@@ -33,7 +36,12 @@ def main() -> None:
         manifests.append(kept)
         rejections.append(rejected)
     kept, rejected = join_copies(pd.concat(manifests, ignore_index=True)), pd.concat(rejections)
-    write_stage_outputs("ingest", OUT, len(kept) + len(rejected), kept, rejected)
+    n_in = len(kept) + len(rejected)
+    kept, excluded, stale = apply_corrections(kept, load_corrections(CORRECTIONS))
+    if stale:
+        print(f"ingest: {len(stale)} correction(s) in {CORRECTIONS} match no face, e.g. {stale[:3]}")
+    rejected = pd.concat([rejected, new_rejected(excluded)], ignore_index=True)
+    write_stage_outputs("ingest", OUT, n_in, kept, rejected)
 
 
 if __name__ == "__main__":

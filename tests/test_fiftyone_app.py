@@ -9,9 +9,10 @@ import time
 import urllib.request
 import uuid
 
+import numpy as np
 import pytest
 
-from pipeline.manifest import new_manifest
+from pipeline.manifest import new_manifest, new_rejected
 
 pytestmark = pytest.mark.slow
 
@@ -35,31 +36,123 @@ def split_manifest(utk_faces):
     return new_manifest(rows)
 
 
-def test_dataset_holds_predictions_evaluation_and_views(split_manifest, tmp_path):
-    import fiftyone as fo
-
-    from pipeline.fiftyone_app import build_dataset
-
+def _preds(split_manifest):
     preds = split_manifest[["id", "split", "label"]].copy()
     preds["prediction"] = ["mask"] * 6 + list(preds["label"].iloc[6:])  # first 6 predicted mask
     preds["confidence"] = 0.8
     preds["prob_mask"] = [0.8 if p == "mask" else 0.2 for p in preds["prediction"]]
     preds["prob_no_mask"] = 1 - preds["prob_mask"]
+    return preds
+
+
+def _rejections(utk_faces):
+    """A near duplicate of r3, a label conflict pair, and a rejection with no image."""
+    return new_rejected(
+        [
+            {
+                "id": "d1",
+                "stage": "dedup",
+                "reason": "near_duplicate",
+                "detail": "duplicate_of=r3 ncc=0.970",
+                "source": "utk",
+                "origin": "x",
+                "path": str(utk_faces[3]),
+                "label": "mask",
+            },
+            {
+                "id": "c1",
+                "stage": "dedup",
+                "reason": "label_conflict",
+                "detail": "labels=mask,no_mask with=c2",
+                "source": "utk",
+                "origin": "y",
+                "path": str(utk_faces[30]),
+                "label": "mask",
+            },
+            {
+                "id": "c2",
+                "stage": "dedup",
+                "reason": "label_conflict",
+                "detail": "labels=mask,no_mask with=c1",
+                "source": "utk",
+                "origin": "z",
+                "path": str(utk_faces[31]),
+                "label": "no_mask",
+            },
+            {
+                "id": "gone",
+                "stage": "ingest",
+                "reason": "decode_error",
+                "detail": "truncated",
+                "source": "utk",
+                "origin": "w",
+                "path": "nowhere.jpg",
+                "label": None,
+            },
+        ]
+    )
+
+
+def test_dataset_holds_predictions_evaluation_rejections_and_views(split_manifest, utk_faces, tmp_path):
+    import fiftyone as fo
+
+    from pipeline.fiftyone_app import build_dataset
+
+    preds = _preds(split_manifest)
+    rejected = _rejections(utk_faces)
+    embeddings = np.random.default_rng(0).normal(size=(len(split_manifest), 8)).astype(np.float32)
     name = f"maskset-test-{uuid.uuid4().hex[:8]}"
     try:
-        summary = build_dataset(name, split_manifest, {"toy": preds}, tmp_path)
-        summary_again = build_dataset(name, split_manifest, {"toy": preds}, tmp_path)
-        assert summary == summary_again  # idempotent: replaced, not appended
+        args = (name, split_manifest, {"toy": preds}, tmp_path, rejected, embeddings)
+        summary = build_dataset(*args)
+        assert summary == build_dataset(*args)  # idempotent: replaced, not appended
         ds = fo.load_dataset(name)
-        assert ds.persistent and len(ds) == 20
+        assert ds.persistent and len(ds) == 23 and summary["rejected_samples"] == 3  # `gone` has no image
         wrong = ds.load_saved_view("misclassified_toy")
         assert len(wrong) == 3  # rows 0, 2, 4 are no_mask predicted mask
         assert set(wrong.values("manifest_id")) == {"r0", "r2", "r4"}
         assert summary["evaluations"]["toy"]["test_accuracy"] == pytest.approx(9 / 12)
         assert len(ds.load_saved_view("synthetic")) == 5
+        assert set(ds.load_saved_view("label_conflicts").values("manifest_id")) == {"c1", "c2"}
+        assert set(ds.load_saved_view("near_duplicates").values("manifest_id")) == {"d1", "r3"}
+        rejected_view = ds.load_saved_view("rejected")
+        assert set(rejected_view.values("rejection_reason")) == {"near_duplicate", "label_conflict"}
         sample = ds.match({"manifest_id": "r0"}).first()
         assert sample.ground_truth.label == "no_mask" and sample.pred_toy.label == "mask"
         assert sample.source == "utk" and sample["mistakenness_toy"] is not None
+        assert 0 <= sample["uniqueness"] <= 1 and sample.origin == split_manifest["origin"].iloc[0]
+        assert ds.match({"manifest_id": "d1"}).first()["uniqueness"] is None  # faces only
+    finally:
+        if fo.dataset_exists(name):
+            fo.delete_dataset(name)
+
+
+def test_review_tags_round_trip_into_the_next_ingest(split_manifest, tmp_path, capsys):
+    import fiftyone as fo
+
+    from pipeline.cli import main
+    from pipeline.corrections import apply_corrections, load_corrections
+    from pipeline.fiftyone_app import build_dataset
+
+    name = f"maskset-review-{uuid.uuid4().hex[:8]}"
+    try:
+        build_dataset(name, split_manifest, {}, tmp_path)
+        ds = fo.load_dataset(name)
+        for manifest_id, tag in (("r0", "relabel:mask"), ("r2", "bad_image"), ("r1", "bad_image")):
+            sample = ds.match({"manifest_id": manifest_id}).first()  # r1 is synthetic
+            sample.tags.append(tag)
+            sample.save()
+        path = tmp_path / "corrections.yaml"
+        assert main(["corrections", "--dataset", name, "--file", str(path)]) == 0
+        out = capsys.readouterr().out
+        assert "1 exclusion(s), 1 relabel(s)" in out and "skipped r1: synthetic" in out
+        corrections = load_corrections(path)
+        assert corrections["r0"]["action"] == "relabel" and corrections["r2"]["action"] == "exclude"
+        fixed, excluded, stale = apply_corrections(split_manifest, corrections)
+        row = fixed.set_index("id").loc["r0"]
+        assert row["label"] == "mask" and row["review"].startswith("relabel no_mask->mask")
+        assert [r["id"] for r in excluded] == ["r2"] and excluded[0]["reason"] == "excluded_by_review"
+        assert "r2" not in set(fixed["id"]) and stale == []
     finally:
         if fo.dataset_exists(name):
             fo.delete_dataset(name)
