@@ -17,7 +17,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from fairlearn.metrics import MetricFrame, false_negative_rate, false_positive_rate
 from scipy.stats.contingency import association
+from sklearn.metrics import accuracy_score
 
 from pipeline.images import ImageRejected, load_rgb
 from pipeline.landmarks import points_of
@@ -27,12 +29,27 @@ from pipeline.skin_tone import ITA_BINS, estimate
 
 BINS = [name for name, _ in ITA_BINS] + ["unknown"]
 MIN_KNOWN_FOR_ASSOCIATION = 20
+AGE_BANDS = ((0, "0-17"), (18, "18-29"), (30, "30-44"), (45, "45-64"), (65, "65+"))
+# the attributes the audit tabulates: skin tone is estimated here, the others come from the
+# manifest (annotations where a source has them, e.g. gender, race and age)
+ATTRIBUTES = ("skin_tone_bin", "gender", "race", "age_band", "source", "mask_type", "synthetic")
 
 
 @dataclass(frozen=True)
 class AuditConfig:
-    min_group_share: float = 0.1
+    min_group_share: float = 0.1  # a skin-tone bin under this share of a class is flagged as thin
+    max_cramers_v: float = 0.3  # label x attribute association above this is a shortcut warning
+    max_gap: float = 0.1  # accuracy / FPR / FNR gap between groups above this is a warning
+    min_group_n: int = 5  # groups with fewer test faces are shown but not compared
+    bootstrap: int = 200  # resamples for the per-group confidence intervals
+    seed: int = 0
     workers: int = 2
+
+
+def age_band(age: object) -> str:
+    if age is None or pd.isna(age):
+        return "unknown"
+    return [name for low, name in AGE_BANDS if int(age) >= low][-1]
 
 
 def _tone_of(row: dict) -> dict:
@@ -41,7 +58,7 @@ def _tone_of(row: dict) -> dict:
         rgb = load_rgb(row["path"])
     except ImageRejected as exc:
         return {"skin_tone_bin": "unknown", "skin_tone_error": exc.reason}
-    tone = estimate(rgb, points, masked=row["label"] != Label.NO_MASK)
+    tone = estimate(rgb, points)
     return {
         "skin_tone_ita": tone.ita,
         "skin_tone_bin": tone.bin,
@@ -60,6 +77,19 @@ def add_skin_tone(df: pd.DataFrame, config: AuditConfig) -> pd.DataFrame:
     return out
 
 
+def attribute_frame(tones: pd.DataFrame) -> pd.DataFrame:
+    """One column per audited attribute, `unknown` where a face has no value."""
+    frame = tones[["id", "split", "label"]].copy()
+    for column in ATTRIBUTES:
+        if column == "age_band":
+            frame[column] = tones["age"].map(age_band) if "age" in tones else "unknown"
+        elif column in tones:
+            frame[column] = tones[column].map(lambda v: "unknown" if v is None or pd.isna(v) else str(v))
+        else:
+            frame[column] = "unknown"
+    return frame
+
+
 def crosstab(df: pd.DataFrame, column: str, values: list[str]) -> dict:
     """label -> value -> count, every label and value present (zeros included)."""
     table = pd.crosstab(df["label"], df[column]).reindex(index=LABELS, columns=values, fill_value=0)
@@ -76,34 +106,74 @@ def cramers_v(df: pd.DataFrame, column: str) -> float | None:
     return float(association(table.to_numpy(), method="cramer"))
 
 
-def group_metrics(preds: pd.DataFrame, tones: pd.DataFrame) -> dict:
-    """Test accuracy per skin-tone bin, with the max gap between bins holding 5+ faces."""
-    # the audit's own tones replace any the predictions carried from the manifest
-    test = preds[preds["split"] == "test"].drop(columns="skin_tone_bin", errors="ignore")
-    test = test.merge(tones[["id", "skin_tone_bin"]], on="id")
-    per_bin = {
-        b: {"n": len(p), "accuracy": float(p["correct"].mean())} for b, p in test.groupby("skin_tone_bin")
-    }
-    usable = [v["accuracy"] for v in per_bin.values() if v["n"] >= 5]
-    return {
-        "per_skin_tone": per_bin,
-        "accuracy_gap": float(max(usable) - min(usable)) if len(usable) > 1 else None,
-    }
+def _bootstrap_interval(correct: np.ndarray, rng: np.random.Generator, n: int) -> list[float]:
+    """95% percentile interval of the accuracy, resampling the group's faces."""
+    if not len(correct):
+        return [float("nan"), float("nan")]
+    means = correct[rng.integers(0, len(correct), (n, len(correct)))].mean(axis=1)
+    return [float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))]
 
 
-def warnings_for(report: dict, min_share: float) -> list[str]:
+def group_metrics(preds: pd.DataFrame, groups: pd.DataFrame, column: str, config: AuditConfig) -> dict:
+    """fairlearn's MetricFrame on the test split: accuracy, false positive and false negative
+    rate of `mask` (a mask reported where there is none; a mask missed) per group of `column`,
+    with bootstrap intervals for accuracy and the largest gap between groups of min_group_n+
+    faces (`unknown` left out of the gaps)."""
+    test = preds[preds["split"] == "test"].drop(columns=list(ATTRIBUTES), errors="ignore")
+    test = test.merge(groups[["id", column]], on="id")
+    if test.empty:
+        return {"per_group": {}, "gaps": {}}
+    truth = (test["label"] == Label.MASK).to_numpy()
+    guess = (test["prediction"] == Label.MASK).to_numpy()
+    frame = MetricFrame(
+        metrics={"accuracy": accuracy_score, "fpr": false_positive_rate, "fnr": false_negative_rate},
+        y_true=truth,
+        y_pred=guess,
+        sensitive_features=test[column].to_numpy(),
+    )
+    rng = np.random.default_rng(config.seed)
+    correct = test["correct"].to_numpy(dtype=float)
+    per_group = {}
+    for group, row in frame.by_group.iterrows():
+        members = (test[column] == group).to_numpy()
+        per_group[str(group)] = {
+            "n": int(members.sum()),
+            **{k: float(v) for k, v in row.items()},
+            "accuracy_ci95": _bootstrap_interval(correct[members], rng, config.bootstrap),
+        }
+    compared = frame.by_group.loc[
+        [g for g in frame.by_group.index if g != "unknown" and per_group[str(g)]["n"] >= config.min_group_n]
+    ]
+    gaps = (
+        {k: float(compared[k].max() - compared[k].min()) for k in compared.columns}
+        if len(compared) > 1
+        else {}
+    )
+    return {"per_group": per_group, "gaps": gaps}
+
+
+def warnings_for(report: dict, config: AuditConfig) -> list[str]:
     found = []
-    for label, row in report["skin_tone_by_label"].items():
+    tones = report["attributes"]["skin_tone_bin"]["by_label"]
+    for label, row in tones.items():
         total = sum(row.values())
-        known = total - row["unknown"]
-        if total and row["unknown"] / total > 0.5:
+        known = total - row.get("unknown", 0)
+        if total and row.get("unknown", 0) / total > 0.5:
             found.append(f"{label}: skin tone unknown for {row['unknown']} of {total} faces")
         for name in BINS[:-1]:
-            if known and 0 < row[name] / known < min_share:
-                found.append(f"{label}: only {row[name]} of {known} faces are {name} (< {min_share:.0%})")
-    v = report["label_skin_tone_cramers_v"]
-    if v is not None and v > 0.3:
-        found.append(f"label and skin tone are associated (Cramér's V = {v:.2f}): a shortcut risk")
+            if known and 0 < row.get(name, 0) / known < config.min_group_share:
+                found.append(
+                    f"{label}: only {row[name]} of {known} faces are {name} (< {config.min_group_share:.0%})"
+                )
+    for column, attribute in report["attributes"].items():
+        v = attribute["cramers_v"]
+        if v is not None and v > config.max_cramers_v and column not in ("synthetic", "mask_type"):
+            found.append(f"label and {column} are associated (Cramér's V = {v:.2f}): a shortcut risk")
+    for model, columns in report["models"].items():
+        for column, result in columns.items():
+            for metric, gap in result["gaps"].items():
+                if gap > config.max_gap:
+                    found.append(f"{model}: {metric} differs by {gap:.2f} between {column} groups")
     return found
 
 
@@ -112,45 +182,48 @@ def audit(
 ) -> tuple[dict, pd.DataFrame]:
     """(report, per-row skin tone table)."""
     tones = add_skin_tone(df, config)
-    report = {
-        "rows": len(df),
-        "skin_tone_by_label": crosstab(tones, "skin_tone_bin", BINS),
-        "skin_tone_by_split": {
-            s: crosstab(tones[tones["split"] == s], "skin_tone_bin", BINS) for s in SPLITS
-        },
-        "unknown_reasons": {str(k): int(v) for k, v in tones["skin_tone_error"].value_counts().items()},
-        "source_by_label": crosstab(tones, "source", sorted(tones["source"].unique())),
-        "synthetic_by_label": {
-            label: int(tones[(tones["label"] == label) & tones["synthetic"].fillna(False)].shape[0])
-            for label in LABELS
-        },
-        "label_skin_tone_cramers_v": cramers_v(tones, "skin_tone_bin"),
-        "models": {name: group_metrics(p, tones) for name, p in sorted(predictions.items())},
-    }
-    report["warnings"] = warnings_for(report, config.min_group_share)
-    table = tones[
-        [
-            "id",
-            "split",
-            "label",
-            "source",
-            "skin_tone_ita",
-            "skin_tone_bin",
-            "monk_tone",
-            "skin_tone_error",
-        ]
+    return findings(tones, predictions, config), tones[
+        ["id", "split", "label", "source", "skin_tone_ita", "skin_tone_bin", "monk_tone", "skin_tone_error"]
     ]
-    return report, table
 
 
-def _bar_chart(by_label: dict) -> str:
-    fig, ax = plt.subplots(figsize=(8, 3.2))
-    x = np.arange(len(BINS))
+def findings(tones: pd.DataFrame, predictions: dict[str, pd.DataFrame], config: AuditConfig) -> dict:
+    """The report from faces whose skin tone is known (or `unknown` with a reason)."""
+    groups = attribute_frame(tones)
+    attributes = {}
+    for column in ATTRIBUTES:
+        values = BINS if column == "skin_tone_bin" else sorted(groups[column].unique())
+        if values == ["unknown"]:
+            continue  # no face has it: nothing to show
+        attributes[column] = {
+            "origin": "estimated" if column == "skin_tone_bin" else "manifest",
+            "by_label": crosstab(groups, column, values),
+            "by_split": {s: crosstab(groups[groups["split"] == s], column, values) for s in SPLITS},
+            "cramers_v": cramers_v(groups, column),
+        }
+    report = {
+        "rows": len(tones),
+        "attributes": attributes,
+        "unknown_reasons": {str(k): int(v) for k, v in tones["skin_tone_error"].value_counts().items()},
+        "models": {
+            name: {column: group_metrics(p, groups, column, config) for column in attributes}
+            for name, p in sorted(predictions.items())
+        },
+    }
+    report["warnings"] = warnings_for(report, config)
+    return report
+
+
+def _bar_chart(by_label: dict, title: str) -> str:
+    """Counts per value, one bar group per class, as an inline PNG."""
+    values = list(next(iter(by_label.values())))
+    fig, ax = plt.subplots(figsize=(8, 3.0))
+    x = np.arange(len(values))
     for i, label in enumerate(LABELS):
-        ax.bar(x + (i - 1) * 0.27, [by_label[label][b] for b in BINS], width=0.27, label=label)
-    ax.set_xticks(x, BINS)
+        ax.bar(x + (i - 1) * 0.27, [by_label[label][v] for v in values], width=0.27, label=label)
+    ax.set_xticks(x, values, rotation=20 if len(values) > 6 else 0)
     ax.set_ylabel("faces")
-    ax.set_title("Skin tone (ITA bin) per class")
+    ax.set_title(title)
     ax.legend()
     fig.tight_layout()
     buf = io.BytesIO()
@@ -159,51 +232,78 @@ def _bar_chart(by_label: dict) -> str:
     return base64.b64encode(buf.getvalue()).decode()
 
 
-def _table(rows: dict, columns: list[str]) -> str:
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in ["", *columns])
+def _table(rows: dict, columns: list[str], table_id: str = "") -> str:
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in ["", *columns])
     body = "".join(
-        "<tr><th>" + html.escape(k) + "</th>" + "".join(f"<td>{v.get(c, 0)}</td>" for c in columns) + "</tr>"
+        "<tr><th>"
+        + html.escape(str(k))
+        + "</th>"
+        + "".join(f"<td>{html.escape(str(v.get(c, 0)))}</td>" for c in columns)
+        + "</tr>"
         for k, v in rows.items()
     )
-    return f"<table><tr>{head}</tr>{body}</table>"
+    ident = f' id="{html.escape(table_id)}"' if table_id else ""
+    return f"<table{ident}><tr>{head}</tr>{body}</table>"
 
 
 _CSS = (
-    "body{font-family:sans-serif;max-width:60em;margin:2em auto}"
+    "body{font-family:sans-serif;max-width:64em;margin:2em auto}"
     "table{border-collapse:collapse;margin:.5em 0}"
     "td,th{border:1px solid #bbb;padding:.2em .6em;text-align:right}"
     ".warn{background:#fff3cd;padding:.5em 1em}"
 )
 
 
-def render_html(report: dict) -> str:
-    """A self-contained page (inline CSS and plot) that opens from any file browser."""
-    warn = "".join(f"<li>{html.escape(w)}</li>" for w in report["warnings"]) or "<li>none</li>"
-    split_tables = "".join(f"<h3>{s}</h3>" + _table(report["skin_tone_by_split"][s], BINS) for s in SPLITS)
-    model_tables = "".join(
-        f"<h3>{html.escape(name)}</h3>"
-        + _table(
-            {b: {"n": v["n"], "accuracy": f"{v['accuracy']:.3f}"} for b, v in m["per_skin_tone"].items()},
-            ["n", "accuracy"],
-        )
-        + f"<p>max accuracy gap between bins with 5+ test faces: {m['accuracy_gap']}</p>"
-        for name, m in report["models"].items()
+def _model_table(result: dict) -> str:
+    rows = {
+        group: {
+            "n": m["n"],
+            "accuracy": f"{m['accuracy']:.3f}",
+            "95% interval": f"{m['accuracy_ci95'][0]:.2f}-{m['accuracy_ci95'][1]:.2f}",
+            "FPR": f"{m['fpr']:.3f}",
+            "FNR": f"{m['fnr']:.3f}",
+        }
+        for group, m in result["per_group"].items()
+    }
+    gaps = (
+        ", ".join(f"{k} {v:.3f}" for k, v in result["gaps"].items()) or "too few faces per group to compare"
     )
-    sources = sorted({s for row in report["source_by_label"].values() for s in row})
-    chart = _bar_chart(report["skin_tone_by_label"])
+    return _table(rows, ["n", "accuracy", "95% interval", "FPR", "FNR"]) + f"<p>largest gaps: {gaps}</p>"
+
+
+def render_html(report: dict) -> str:
+    """A self-contained page (inline CSS and plots) that opens from any file browser."""
+    warn = "".join(f"<li>{html.escape(w)}</li>" for w in report["warnings"]) or "<li>none</li>"
+    sections = []
+    for column, attribute in report["attributes"].items():
+        values = list(next(iter(attribute["by_label"].values())))
+        splits = "".join(
+            f"<h4>{s}</h4>" + _table(attribute["by_split"][s], values) for s in attribute["by_split"]
+        )
+        name = html.escape(column)
+        chart = _bar_chart(attribute["by_label"], column)
+        sections.append(
+            f"<h2>{name} per class</h2>"
+            f"<p>{attribute['origin']}; Cramér's V between label and {name}: {attribute['cramers_v']}</p>"
+            f'<img alt="{name} per class" src="data:image/png;base64,{chart}">'
+            + _table(attribute["by_label"], values, f"by_label-{column}")
+            + f"<details><summary>per split</summary>{splits}</details>"
+        )
+    models = "".join(
+        f"<h3>{html.escape(name)}: {html.escape(column)}</h3>" + _model_table(result)
+        for name, columns in report["models"].items()
+        for column, result in columns.items()
+    )
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>maskset audit</title>
 <style>{_CSS}</style>
 </head><body><h1>maskset audit</h1>
-<div class="warn"><h2>Warnings</h2><ul>{warn}</ul></div>
-<p>{report["rows"]} faces. Skin tone is estimated (ITA from CIELAB skin patches), not annotated;
-faces without a reliable skin region are <em>unknown</em>: {html.escape(str(report["unknown_reasons"]))}.
-Cramér's V between label and skin tone: {report["label_skin_tone_cramers_v"]}.</p>
-<h2>Skin tone per class</h2>
-<img alt="skin tone per class" src="data:image/png;base64,{chart}">
-{_table(report["skin_tone_by_label"], BINS)}
-<h2>Skin tone per class and split</h2>{split_tables}
-<h2>Source per class</h2>{_table(report["source_by_label"], sources)}
-<h2>Synthetic faces per class</h2>{_table({"synthetic": report["synthetic_by_label"]}, list(LABELS))}
-<h2>Test accuracy per skin tone</h2>{model_tables}
+<div class="warn"><h2>Warnings</h2><ul id="warnings">{warn}</ul></div>
+<p id="rows">{report["rows"]} faces.</p>
+<p>Skin tone is estimated (Individual Typology Angle from CIELAB skin patches placed by the
+landmarks), not annotated; faces without a reliable skin region are <em>unknown</em>:
+{html.escape(str(report["unknown_reasons"]))}. Other attributes are the manifest's
+(annotations where a source provides them).</p>
+{"".join(sections)}
+<h2>Models per group (test split; fairlearn MetricFrame, positive class: mask)</h2>{models}
 </body></html>
 """

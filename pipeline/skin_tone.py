@@ -1,9 +1,13 @@
 """Skin tone without a model: Individual Typology Angle and the Monk scale from skin pixels.
 
-ITA = atan((L* - 50) / b*) in degrees, over CIELAB pixels of landmark-placed patches (both
-cheeks and the forehead; only the forehead on masked faces, whose cheeks are cloth). Medians
-make it robust to shadows and highlights. A face with no usable skin gets `unknown` and a
-reason, never a guess; greyscale photos have no b* and are exactly such faces.
+ITA = atan((L* - 50) / b*) in degrees, from CIELAB pixels of three landmark-placed patches:
+the forehead and the upper cheeks just under the eyes, on masked and unmasked faces alike
+(a correctly worn mask leaves them bare), so one face is measured on the same skin either
+way. Only pixels that can be skin count (a*, b* > 0: not a mask edge, not most hair). Each
+patch gives its own ITA from its median L* and b*, and the face's ITA is the median of the
+patches', so one patch on a fringe, a beard or a highlight cannot move it. A face with no
+usable skin gets `unknown` and a reason, never a guess; greyscale photos have no b* and are
+exactly such faces.
 """
 
 from __future__ import annotations
@@ -55,33 +59,43 @@ def _disc(shape: tuple[int, int], centre: np.ndarray, radius: float) -> np.ndarr
     return (xx - centre[0]) ** 2 + (yy - centre[1]) ** 2 <= radius**2
 
 
-def skin_regions(points: np.ndarray, shape: tuple[int, int], masked: bool) -> np.ndarray:
-    """Boolean mask of the skin patches: forehead, plus the cheeks when the face is unmasked."""
+def skin_patches(points: np.ndarray) -> list[tuple[np.ndarray, float]]:
+    """(centre, radius) of each skin patch: the forehead and the upper cheeks, which a
+    correctly worn mask leaves bare, so masked and unmasked faces are measured alike."""
     width = float(np.linalg.norm(points[16] - points[0]))
-    radius = max(2.0, 0.08 * width)
+    radius = max(2.0, 0.07 * width)
     brows = points[17:27].mean(0)
-    forehead = brows + (brows - points[30]) * 0.35
-    region = _disc(shape, forehead, radius)
-    if not masked:
-        left = (points[41] + points[31] + points[2]) / 3
-        right = (points[46] + points[35] + points[14]) / 3
-        region |= _disc(shape, left, radius) | _disc(shape, right, radius)
-    return region
+    patches = [
+        brows + (brows - points[30]) * 0.35,  # forehead
+        points[41] + (points[1] - points[41]) * 0.25,  # under the left eye, toward the jaw
+        points[46] + (points[15] - points[46]) * 0.25,  # under the right eye
+    ]
+    return [(centre, radius) for centre in patches]
 
 
-def estimate(rgb: np.ndarray, points: np.ndarray | None, masked: bool, min_pixels: int = 30) -> SkinTone:
+def estimate(rgb: np.ndarray, points: np.ndarray | None, min_pixels: int = 30) -> SkinTone:
     if points is None:
         return SkinTone(None, "unknown", None, "no_landmarks")
-    region = skin_regions(points, rgb.shape[:2], masked)
-    lab = rgb2lab(rgb[region].reshape(-1, 1, 3) / 255.0).reshape(-1, 3)
-    lab = lab[(lab[:, 0] > 15) & (lab[:, 0] < 95)]  # drop deep shadow and specular highlight
-    if len(lab) < min_pixels:
-        return SkinTone(None, "unknown", None, f"too_few_skin_pixels({len(lab)})")
-    chroma = np.hypot(lab[:, 1], lab[:, 2])
-    if np.median(chroma) < 3.0:
+    labs = []
+    for centre, radius in skin_patches(points):
+        pixels = rgb[_disc(rgb.shape[:2], centre, radius)]
+        lab = rgb2lab(pixels.reshape(-1, 1, 3) / 255.0).reshape(-1, 3)
+        labs.append(lab[(lab[:, 0] > 15) & (lab[:, 0] < 95)])  # no deep shadow or highlight
+    pooled = np.concatenate(labs)
+    if len(pooled) < min_pixels:
+        return SkinTone(None, "unknown", None, f"too_few_skin_pixels({len(pooled)})")
+    if np.median(np.hypot(pooled[:, 1], pooled[:, 2])) < 3.0:
         return SkinTone(None, "unknown", None, "no_chroma(greyscale image)")
-    lightness, b = float(np.median(lab[:, 0])), float(np.median(lab[:, 2]))
-    ita = float(np.degrees(np.arctan2(lightness - 50.0, b)))
-    median = np.median(lab, axis=0)
+    # only pixels that can be skin (reddish and yellowish: a* > 0, b* > 3) count: not the
+    # white, grey, blue or black of a mask edge reaching into a patch, nor most hair
+    labs = [lab[(lab[:, 1] > 0) & (lab[:, 2] > 3)] for lab in labs]
+    usable = [lab for lab in labs if len(lab) >= min_pixels // 3]
+    if not usable:
+        return SkinTone(None, "unknown", None, "no_skin_coloured_patch")
+    itas = [
+        float(np.degrees(np.arctan2(np.median(lab[:, 0]) - 50.0, np.median(lab[:, 2])))) for lab in usable
+    ]
+    ita = float(np.median(itas))
+    median = np.median(np.concatenate(usable), axis=0)
     monk = int(np.argmin(np.linalg.norm(MONK_LAB - median, axis=1))) + 1
     return SkinTone(ita, ita_bin(ita), monk)

@@ -27,6 +27,8 @@ def main() -> None:
     with atomic_path(OUT / "index.html") as tmp:
         tmp.write_text(render_html(report))
     print(f"audit: {report['rows']} faces, {len(report['warnings'])} warnings; see {OUT / 'index.html'}")
+    for warning in report["warnings"]:
+        print(f"  warning: {warning}")
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.audit import AuditConfig, audit, render_html
+from pipeline.audit import BINS, AuditConfig, audit, findings, render_html
 from pipeline.images import load_rgb
 from pipeline.landmarks import LandmarksConfig, add_landmarks, points_of
 from pipeline.manifest import new_manifest
@@ -43,7 +43,7 @@ def test_ita_orders_annotated_groups(utk):
     """UTKFace race 0 (White) must come out lighter than race 1 (Black) on average."""
     ita = {}
     for _, row in utk.iterrows():
-        tone = estimate(load_rgb(row["path"]), points_of(row), masked=False)
+        tone = estimate(load_rgb(row["path"]), points_of(row))
         if tone.ita is not None:
             ita.setdefault(row["race"], []).append(tone.ita)
     assert np.median(ita["0"]) > np.median(ita["1"]) + 20
@@ -54,16 +54,89 @@ def test_ita_orders_annotated_groups(utk):
 def test_greyscale_faces_are_unknown_with_a_reason(utk):
     row = utk.iloc[0]
     grey = np.repeat(load_rgb(row["path"]).mean(2, keepdims=True), 3, 2).astype(np.uint8)
-    tone = estimate(grey, points_of(row), masked=False)
+    tone = estimate(grey, points_of(row))
     assert tone.bin == "unknown" and "no_chroma" in tone.error
 
 
 @pytest.mark.realdata
 @pytest.mark.slow
 def test_audit_report_counts_every_face(utk):
-    preds = pd.DataFrame({"id": utk["id"], "split": "test", "correct": True})
+    preds = pd.DataFrame(
+        {"id": utk["id"], "split": "test", "label": "no_mask", "prediction": "no_mask", "correct": True}
+    )
     report, table = audit(utk, {"toy": preds}, AuditConfig(workers=2))
-    assert sum(report["skin_tone_by_label"]["no_mask"].values()) == len(utk) == len(table)
-    assert sum(v["n"] for v in report["models"]["toy"]["per_skin_tone"].values()) == len(utk)
+    tones = report["attributes"]["skin_tone_bin"]
+    assert sum(tones["by_label"]["no_mask"].values()) == len(utk) == len(table)
+    assert report["attributes"]["race"]["origin"] == "manifest"
+    per_tone = report["models"]["toy"]["skin_tone_bin"]["per_group"]
+    assert sum(v["n"] for v in per_tone.values()) == len(utk)
     page = render_html(report)
     assert page.startswith("<!doctype html>") and "data:image/png;base64," in page
+
+
+@pytest.mark.realdata
+@pytest.mark.slow
+def test_a_masked_face_keeps_its_skin_tone_bin_within_one_step(utk, tmp_path):
+    from pipeline.synthesize import SynthesizeConfig, synthesize
+
+    out, _ = synthesize(utk, SynthesizeConfig(sources=("utk",), fraction=1.0, workers=2), tmp_path, tmp_path)
+    order = {name: i for i, name in enumerate(BINS[:-1])}
+    parents = out[~out["synthetic"]].set_index("id")
+    steps = []
+    for _, child in out[out["synthetic"]].iterrows():
+        parent = parents.loc[child["parent_id"]]
+        bare = estimate(load_rgb(parent["path"]), points_of(parent))
+        masked = estimate(load_rgb(tmp_path / child["path"]), points_of(child))
+        if bare.bin in order and masked.bin in order:
+            steps.append(abs(order[bare.bin] - order[masked.bin]))
+    assert len(steps) >= 50 and max(steps) <= 1, sorted(steps)[-5:]
+
+
+def _tones(pairs: list[tuple[str, str]], repeat: int) -> pd.DataFrame:
+    rows = [
+        {
+            "id": f"{label}{i}-{k}",
+            "split": "test",
+            "label": label,
+            "source": "s",
+            "synthetic": False,
+            "skin_tone_bin": tone,
+            "skin_tone_error": None,
+        }
+        for k in range(repeat)
+        for i, (label, tone) in enumerate(pairs)
+    ]
+    return pd.DataFrame(rows)
+
+
+def test_a_skewed_dataset_warns_and_a_balanced_one_does_not():
+    tones = ["very_light", "light", "intermediate", "tan", "brown", "dark"]
+    balanced = _tones([(label, tone) for label in ("mask", "no_mask") for tone in tones], 5)
+    skewed = _tones(
+        [("no_mask", "very_light"), ("no_mask", "light"), ("mask", "brown"), ("mask", "dark")], 15
+    )
+    assert findings(balanced, {}, AuditConfig())["warnings"] == []
+    warnings = findings(skewed, {}, AuditConfig())["warnings"]
+    assert any("label and skin_tone_bin are associated" in w for w in warnings)
+
+
+def test_per_group_rates_match_their_definitions():
+    tones = _tones([("mask", "light"), ("no_mask", "light"), ("mask", "dark"), ("no_mask", "dark")], 10)
+    preds = tones[["id", "split", "label"]].copy()
+    # light faces all right; dark: every mask missed (FNR 1), no_mask all right (FPR 0)
+    preds["prediction"] = np.where(tones["skin_tone_bin"] == "dark", "no_mask", preds["label"])
+    preds["correct"] = preds["prediction"] == preds["label"]
+    report = findings(tones, {"toy": preds}, AuditConfig(bootstrap=50))
+    result = report["models"]["toy"]["skin_tone_bin"]
+    assert result["per_group"]["light"] | {"accuracy_ci95": None} == {
+        "n": 20,
+        "accuracy": 1.0,
+        "fpr": 0.0,
+        "fnr": 0.0,
+        "accuracy_ci95": None,
+    }
+    dark = result["per_group"]["dark"]
+    assert dark["accuracy"] == 0.5 and dark["fnr"] == 1.0 and dark["fpr"] == 0.0
+    assert dark["accuracy_ci95"][0] < 0.5 < dark["accuracy_ci95"][1]
+    assert result["gaps"]["fnr"] == 1.0 and result["gaps"]["accuracy"] == 0.5
+    assert any("fnr differs by 1.00 between skin_tone_bin groups" in w for w in report["warnings"])
