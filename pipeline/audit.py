@@ -167,7 +167,7 @@ def warnings_for(report: dict, config: AuditConfig) -> list[str]:
                 )
     for column, attribute in report["attributes"].items():
         v = attribute["cramers_v"]
-        if v is not None and v > config.max_cramers_v and column not in ("synthetic", "mask_type"):
+        if v is not None and v > config.max_cramers_v and column != "mask_type":  # no mask, no type
             found.append(f"label and {column} are associated (Cramér's V = {v:.2f}): a shortcut risk")
     for model, columns in report["models"].items():
         for column, result in columns.items():
@@ -282,9 +282,11 @@ def render_html(report: dict) -> str:
         )
         name = html.escape(column)
         chart = _bar_chart(attribute["by_label"], column)
+        v = attribute["cramers_v"]
+        association_text = "too few known values" if v is None else f"{v:.2f}"
         sections.append(
             f"<h2>{name} per class</h2>"
-            f"<p>{attribute['origin']}; Cramér's V between label and {name}: {attribute['cramers_v']}</p>"
+            f"<p>{attribute['origin']}; Cramér's V between label and {name}: {association_text}</p>"
             f'<img alt="{name} per class" src="data:image/png;base64,{chart}">'
             + _table(attribute["by_label"], values, f"by_label-{column}")
             + f"<details><summary>per split</summary>{splits}</details>"

@@ -1,15 +1,19 @@
 """audit: skin-tone balance per class and split, per-group accuracy, JSON + HTML report."""
 
+import json
 from pathlib import Path
 
 import pandas as pd
 
 from pipeline.atomic import atomic_path, write_json
 from pipeline.audit import AuditConfig, audit, render_html
+from pipeline.datasheet import STAGES, render_datasheet
 from pipeline.manifest import read_manifest
-from stages.common import load_params, run, section, to_config
+from pipeline.sources import get_source, load_catalog
+from stages.common import CATALOG_FILE, COUNTS_DIR, load_params, run, section, to_config
 
 OUT = Path("reports/audit")
+DATASHEET = Path("reports/DATASHEET.md")
 
 
 def main() -> None:
@@ -26,7 +30,15 @@ def main() -> None:
         tones.to_parquet(tmp, index=False)
     with atomic_path(OUT / "index.html") as tmp:
         tmp.write_text(render_html(report))
-    print(f"audit: {report['rows']} faces, {len(report['warnings'])} warnings; see {OUT / 'index.html'}")
+    catalog = load_catalog(CATALOG_FILE)
+    sources = [get_source(catalog, key) for key in sorted(df["source"].dropna().unique())]
+    counts = {s: json.loads((COUNTS_DIR / f"{s}.json").read_text()) for s in STAGES}
+    with atomic_path(DATASHEET) as tmp:
+        tmp.write_text(render_datasheet(sources, counts, df, report))
+    print(
+        f"audit: {report['rows']} faces, {len(report['warnings'])} warnings; "
+        f"see {OUT / 'index.html'} and {DATASHEET}"
+    )
     for warning in report["warnings"]:
         print(f"  warning: {warning}")
 

@@ -1,3 +1,5 @@
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -7,6 +9,7 @@ from pipeline.images import load_rgb
 from pipeline.landmarks import LandmarksConfig, add_landmarks, points_of
 from pipeline.manifest import new_manifest
 from pipeline.skin_tone import estimate, ita_bin
+from tests import browser
 
 
 @pytest.mark.parametrize(
@@ -140,3 +143,39 @@ def test_per_group_rates_match_their_definitions():
     assert dark["accuracy_ci95"][0] < 0.5 < dark["accuracy_ci95"][1]
     assert result["gaps"]["fnr"] == 1.0 and result["gaps"]["accuracy"] == 0.5
     assert any("fnr differs by 1.00 between skin_tone_bin groups" in w for w in report["warnings"])
+
+
+@pytest.mark.skipif(browser.CHROMIUM is None, reason="Debian chromium not installed (see the README)")
+def test_the_html_report_renders_in_chromium_with_the_json_numbers(tmp_path):
+    tones = _tones([("mask", "light"), ("no_mask", "light"), ("mask", "dark"), ("no_mask", "tan")], 7)
+    preds = tones[["id", "split", "label"]].assign(prediction="mask")
+    preds["correct"] = preds["prediction"] == preds["label"]
+    report = findings(tones, {"toy": preds}, AuditConfig(bootstrap=20))
+    page = tmp_path / "index.html"
+    page.write_text(render_html(report))
+    dom = browser.render(page.as_uri(), "audit_report.png")
+    table = re.search(r'<table id="by_label-skin_tone_bin">(.*?)</table>', dom, re.S).group(1)
+    rows = [re.findall(r"<t[hd]>([^<]*)</t[hd]>", row) for row in re.findall(r"<tr>(.*?)</tr>", table, re.S)]
+    header, body = rows[0][1:], {row[0]: [int(v) for v in row[1:]] for row in rows[1:]}
+    for label, counts in report["attributes"]["skin_tone_bin"]["by_label"].items():
+        assert dict(zip(header, body[label], strict=True)) == counts
+    text = browser.text_of(dom)
+    assert f"{report['rows']} faces." in text and report["warnings"][0] in text
+
+
+def test_the_datasheet_states_sources_stage_counts_composition_and_findings():
+    from pipeline.datasheet import render_datasheet
+    from pipeline.sources import load_catalog
+    from tests.conftest import ROOT
+
+    tones = _tones([("mask", "light"), ("no_mask", "dark")], 12).assign(synthetic=[True, False] * 12)
+    report = findings(tones, {}, AuditConfig())
+    source = load_catalog(ROOT / "datasets" / "sources.yaml")["demo"]
+    counts = {"ingest": {"rows_in": 30, "rows_out": 26, "rejected_by_reason": {"decode_error": 4}}}
+    manifest = tones.assign(source="demo")
+    sheet = render_datasheet([source], counts, manifest, report)
+    assert "| ingest | 30 | 26 | decode_error 4 |" in sheet
+    assert source.licence in sheet and "| test | 12 | 12 | 0 |" in sheet
+    assert "12 of them carry synthetic masks" in sheet
+    assert all(w in sheet for w in report["warnings"]) and report["warnings"]
+    assert "## Uses" in sheet and "Unsuitable" in sheet

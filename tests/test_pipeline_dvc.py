@@ -83,6 +83,8 @@ def test_every_stage_ran_and_accounts_for_every_row(built):
     split = json.loads((repo / "reports/split.json").read_text())
     assert all(v == 0 for v in split["leakage"].values())
     assert (repo / "reports/audit/index.html").stat().st_size > 1000
+    datasheet = (repo / "reports/DATASHEET.md").read_text()
+    assert f"{len(final)} face images" in datasheet and "## Uses" in datasheet
     assert json.loads((repo / "reports/inspect.json").read_text())["samples"] == len(final)
 
 

@@ -1,0 +1,120 @@
+"""A datasheet for every built dataset, after Gebru et al., "Datasheets for Datasets" (2021).
+
+Written by the audit stage from what the pipeline itself recorded (the catalog's licences
+and citations, each stage's counts, the split, the audit's findings), so it cannot drift
+from the data it describes. The sections a machine cannot know (intended and unsuitable
+uses) are stated for the kind of data this is, face crops labelled by mask wear.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from pipeline.manifest import LABELS, SPLITS
+from pipeline.sources import Source
+
+STAGES = ("ingest", "dedup", "filter", "landmarks", "synthesize", "split")
+
+USES = """\
+## Uses
+
+**Intended.** Training and evaluating face-mask classifiers (worn, not worn, worn incorrectly)
+for research and for public-health tooling that counts or reminds, not identifies; comparing
+models and preprocessing; studying dataset bias and shortcut learning.
+
+**Unsuitable.** Identifying, tracking or profiling individuals; enforcement or any decision
+about a person; surveillance; inferring ethnicity, gender or age (the attributes here are
+estimates or source annotations kept only to measure balance); deploying a model without
+evaluating it on faces from the population it will see (the warnings above say where this
+data is thin); any use the sources' licences exclude (several are non-commercial only).
+"""
+
+
+def _table(rows: list[list[object]], header: list[str]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def render_datasheet(
+    sources: list[Source], counts: dict[str, dict], manifest: pd.DataFrame, audit_report: dict
+) -> str:
+    """The datasheet as Markdown."""
+    source_rows = [[s.key, s.title, s.licence, s.citation or "-"] for s in sources]
+    stage_rows = [
+        [
+            stage,
+            c.get("rows_in", "-"),
+            c.get("rows_out", "-"),
+            ", ".join(f"{k} {v}" for k, v in c.get("rejected_by_reason", {}).items()) or "-",
+        ]
+        for stage, c in counts.items()
+    ]
+    split_rows = [
+        [
+            split,
+            *[int(((manifest["split"] == split) & (manifest["label"] == label)).sum()) for label in LABELS],
+        ]
+        for split in SPLITS
+    ]
+    by_source = (
+        manifest.groupby(["source", "label"])
+        .size()
+        .unstack(fill_value=0)
+        .reindex(columns=LABELS, fill_value=0)
+    )
+    source_label_rows = [[src, *[int(row[label]) for label in LABELS]] for src, row in by_source.iterrows()]
+    synthetic = manifest["synthetic"].fillna(False).astype(bool)
+    warnings = "\n".join(f"- {w}" for w in audit_report["warnings"]) or "- none at the audit's thresholds"
+    associations = [
+        [column, a["origin"], "-" if a["cramers_v"] is None else f"{a['cramers_v']:.2f}"]
+        for column, a in audit_report["attributes"].items()
+    ]
+    return f"""# Datasheet
+
+Built by maskset's `dvc repro`; every number below comes from the pipeline's own records
+(`reports/counts/`, `reports/split.json`, `reports/audit/audit.json`). Rebuild to update it.
+
+## Motivation and composition
+
+{len(manifest)} face images, each a crop of one face, labelled `mask`, `no_mask` or
+`incorrect_mask`; {int(synthetic.sum())} of them carry synthetic masks drawn on real
+unmasked faces (`synthetic`, with their `parent_id`), the rest are photographs.
+
+{_table(split_rows, ["split", *LABELS])}
+
+{_table(source_label_rows, ["source", *LABELS])}
+
+## Sources, licences and citations
+
+{_table(source_rows, ["source", "title", "licence", "citation"])}
+
+## Collection and processing
+
+Each stage keeps or rejects every row it gets, with a reason (`datasets/<stage>/rejected.parquet`):
+
+{_table(stage_rows, ["stage", "rows in", "rows out", "rejected by reason"])}
+
+Faces are cropped from annotated boxes (or found by dlib's detector) with a margin; exact and
+near duplicates are clustered and one face of each kept; anomalies (tiny, blurred, near-black,
+odd sizes) are filtered; masks are synthesized from 68 landmarks with a QA check on every
+render; the split keeps every group (one photo, one person's folder, a duplicate cluster, a
+synthetic face and its parent) in one split, and checks that nothing crosses.
+
+## Known biases (audit)
+
+{warnings}
+
+Label x attribute association (Cramér's V; 0 none, 1 the attribute gives the label away):
+
+{_table(associations, ["attribute", "from", "Cramér's V"])}
+
+Skin tone is estimated (ITA from landmark-placed skin patches), never a person's identity;
+faces without usable skin are `unknown`.
+
+{USES}
+## Maintenance
+
+Reviews of single faces go in `datasets/corrections.yaml` (`maskset corrections` writes it
+from App tags) and apply at the next `dvc repro`, with a record in each row's `review`.
+"""
