@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from PIL import Image
 
@@ -47,15 +48,13 @@ def rng() -> np.random.Generator:
     return np.random.default_rng(0)
 
 
-@pytest.fixture
-def separable(tmp_path, rng):
-    """Bright faces are masked, dark ones are not: a toy set any model must learn."""
+def toy_manifest(folder: Path, n: int, draw) -> pd.DataFrame:
+    """n split toy faces, alternately no_mask and mask; `draw(label)` makes each image.
+    Splits cycle train, train, train, val, test."""
     rows = []
-    for i in range(60):
+    for i in range(n):
         label = "mask" if i % 2 else "no_mask"
-        base = 200 if label == "mask" else 50
-        img = np.clip(base + rng.normal(0, 20, (32, 32, 3)), 0, 255).astype(np.uint8)
-        path = write_image(tmp_path / f"{i}.png", img)
+        path = write_image(folder / f"{i}.png", draw(label))
         rows.append(
             {
                 "id": f"r{i}",
@@ -69,3 +68,14 @@ def separable(tmp_path, rng):
             }
         )
     return new_manifest(rows)
+
+
+@pytest.fixture
+def separable(tmp_path, rng):
+    """Bright faces are masked, dark ones are not: a toy set any model must learn."""
+
+    def draw(label: str) -> np.ndarray:
+        base = 200 if label == "mask" else 50
+        return np.clip(base + rng.normal(0, 20, (32, 32, 3)), 0, 255).astype(np.uint8)
+
+    return toy_manifest(tmp_path, 60, draw)

@@ -6,11 +6,10 @@ from sklearn.metrics import f1_score, precision_score
 
 from pipeline.errors import MasksetError
 from pipeline.evaluate import classification_metrics, evaluate, predictions
-from pipeline.manifest import new_manifest
 from pipeline.models import ARCHITECTURES, TORCHVISION, build_model
 from pipeline.svm import train_svm
 from pipeline.train import TrainConfig, _epoch_order, load_model, load_tensor_cache, save_model, train
-from tests.conftest import write_image
+from tests.conftest import toy_manifest
 
 SIZES = {"inception_v3": 75, "simple_cnn": 64}
 
@@ -198,28 +197,13 @@ def test_occlusion_finds_the_part_of_the_face_that_decides(tmp_path, rng):
     """Toy faces whose class lives only in the lower half: the heat must sit there."""
     from pipeline.explain import occlusion_map
 
-    rows = []
-    for i in range(80):
-        label = "mask" if i % 2 else "no_mask"
+    def draw(label: str) -> np.ndarray:
         img = np.full((32, 32, 3), 120, np.uint8)
         img[16:] = 220 if label == "mask" else 30
-        img = np.clip(img + rng.normal(0, 8, img.shape), 0, 255).astype(np.uint8)
-        path = write_image(tmp_path / f"{i}.png", img)
-        split = ["train", "train", "train", "val", "test"][i % 5]
-        rows.append(
-            {
-                "id": f"r{i}",
-                "source": "toy",
-                "origin": path.name,
-                "path": str(path),
-                "label": label,
-                "group": f"g{i}",
-                "synthetic": False,
-                "split": split,
-            }
-        )
-    df = new_manifest(rows)
+        return np.clip(img + rng.normal(0, 8, img.shape), 0, 255).astype(np.uint8)
+
+    df = toy_manifest(tmp_path, 80, draw)
     model, meta = train(df, TrainConfig(arch="model1", image_size=32, epochs=4, lr=0.01), lambda m: None)
-    images = load_tensor_cache([rows[1]["path"]], 32, False)
+    images = load_tensor_cache([df["path"].iloc[1]], 32, False)
     heat = np.clip(occlusion_map(model, meta, images[0], meta["classes"].index("mask"), 0.25), 0, None)
     assert heat[16:].sum() > 0.8 * heat.sum()
