@@ -73,7 +73,6 @@ def add_skin_tone(df: pd.DataFrame, config: AuditConfig) -> pd.DataFrame:
     out = df.copy()
     for column in ("skin_tone_ita", "skin_tone_bin", "monk_tone", "skin_tone_error"):
         out[column] = [t.get(column) for t in tones]
-    out["attr_origin"] = "estimated"
     return out
 
 

@@ -68,7 +68,6 @@ SCHEMA = pa.schema(
         ("gender", pa.string()),
         ("age", pa.int16()),
         ("race", pa.string()),
-        ("attr_origin", pa.string()),  # annotation | estimated
         ("split", pa.string()),
         ("repeats", pa.int32()),  # train rows under balance: oversample: times each is drawn
     ]

@@ -6,6 +6,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 CHROMIUM = shutil.which("chromium")
@@ -25,16 +26,22 @@ HEADLESS = [
 ]
 
 
-def render(url: str, screenshot: str) -> str:
-    """The page's DOM after its scripts ran; a screenshot is kept in test-artifacts/."""
+def render(url: str, screenshot: str, ready=lambda dom: True, attempts: int = 5) -> str:
+    """The page's DOM after its scripts ran, once `ready(dom)` holds (a single-page app may
+    still be fetching its data when the first load settles: it is loaded again, up to
+    `attempts` times); a screenshot of that state is kept in test-artifacts/."""
     with tempfile.TemporaryDirectory() as profile:
         browser = [CHROMIUM, *HEADLESS, f"--user-data-dir={profile}"]
+        for _ in range(attempts):
+            dom = subprocess.run(
+                [*browser, "--dump-dom", url], capture_output=True, text=True, timeout=120
+            ).stdout
+            if ready(dom):
+                break
+            time.sleep(3)
         ARTIFACTS.mkdir(exist_ok=True)
         shot = ARTIFACTS / screenshot
         subprocess.run([*browser, f"--screenshot={shot}", url], capture_output=True, timeout=120, check=True)
-        dom = subprocess.run(
-            [*browser, "--dump-dom", url], capture_output=True, text=True, timeout=120
-        ).stdout
     assert shot.stat().st_size > 10_000, "a blank page"
     return dom
 

@@ -161,8 +161,9 @@ def test_review_tags_round_trip_into_the_next_ingest(split_manifest, tmp_path, c
 
 def _check_grid_in_chromium(url: str, samples: int) -> None:
     """The App's grid, rendered by a real browser: the sample count and a tile per sample."""
-    dom = browser.render(url, "fiftyone_app_grid.png")
-    assert f"{samples} samples" in browser.text_of(dom)
+    expected = f"{samples} samples"
+    dom = browser.render(url, "fiftyone_app_grid.png", ready=lambda d: expected in browser.text_of(d))
+    assert expected in browser.text_of(dom)
     assert dom.count("<canvas") >= min(samples, 10)  # the grid's thumbnails
 
 
