@@ -68,7 +68,7 @@ def _tone_of(row: dict) -> dict:
 
 
 def add_skin_tone(df: pd.DataFrame, config: AuditConfig) -> pd.DataFrame:
-    rows = df[["path", "label", "landmarks"]].to_dict("records")
+    rows = df[["path", "landmarks"]].to_dict("records")
     tones = list(parallel_map(_tone_of, rows, workers=config.workers, desc="skin tone"))
     out = df.copy()
     for column in ("skin_tone_ita", "skin_tone_bin", "monk_tone", "skin_tone_error"):

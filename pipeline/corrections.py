@@ -18,7 +18,7 @@ import yaml
 
 from pipeline.atomic import atomic_path
 from pipeline.errors import ParamsError
-from pipeline.manifest import LABELS
+from pipeline.manifest import LABELS, reject_rows
 
 EXCLUDE_TAG = "bad_image"
 RELABEL_PREFIX = "relabel:"
@@ -60,7 +60,7 @@ def apply_corrections(
     df = df.copy()
     if "review" not in df:
         df["review"] = None
-    rejected, matched = [], set()
+    excluded, notes, matched = [], [], set()
     for i, row in df.iterrows():
         entry = corrections.get(row["id"])
         if entry is None:
@@ -68,23 +68,14 @@ def apply_corrections(
         matched.add(row["id"])
         note = f" ({entry['note']})" if entry.get("note") else ""
         if entry["action"] == "exclude":
-            rejected.append(
-                {
-                    "id": row["id"],
-                    "stage": "ingest",
-                    "reason": "excluded_by_review",
-                    "detail": f"datasets/corrections.yaml{note}",
-                    "source": row["source"],
-                    "origin": row["origin"],
-                    "path": row["path"],
-                    "label": row["label"],
-                }
-            )
+            excluded.append(i)
+            notes.append(f"datasets/corrections.yaml{note}")
         elif entry["label"] != row["label"]:
             df.at[i, "review"] = f"relabel {row['label']}->{entry['label']}{note}"
             df.at[i, "label"] = entry["label"]
-    excluded = {r["id"] for r in rejected}
-    return df[~df["id"].isin(excluded)].reset_index(drop=True), rejected, sorted(set(corrections) - matched)
+    rejected = reject_rows(df.loc[excluded], "ingest", ["excluded_by_review"] * len(excluded), notes)
+    kept = df.drop(index=excluded).reset_index(drop=True)
+    return kept, rejected.to_dict("records"), sorted(set(corrections) - matched)
 
 
 def corrections_from_tags(samples: Iterable[dict]) -> tuple[dict[str, dict], list[str]]:

@@ -166,9 +166,12 @@ def sheet(df: pd.DataFrame, config: SynthesizeConfig, faces: int = 6) -> np.ndar
     picked = []
     for row in selected(df, config).sort_values("id").to_dict("records"):
         points = points_of(pd.Series(row))
-        if points is not None and len(picked) < faces:
-            try:
-                picked.append((load_rgb(row["path"]), points))
-            except ImageRejected:
-                continue
+        if points is None:
+            continue
+        try:
+            picked.append((load_rgb(row["path"]), points))
+        except ImageRejected:
+            continue
+        if len(picked) == faces:
+            break
     return contact_sheet(picked, config.mask_types, list(WEARS), config.colors, config.seed)
