@@ -70,7 +70,6 @@ def distinct_faces(tmp: Path) -> list[Image.Image]:
         SHARED / "kaggle-face-mask-detection-sample",
         IngestConfig(min_face=40),
         tmp / "voc",
-        tmp,
     )
     voc = voc[~voc["origin"].str.contains("maksssksksss428")]
     faces = [Image.fromarray(load_rgb(tmp / p)) for p in voc["path"]]

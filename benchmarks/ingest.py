@@ -46,7 +46,7 @@ def copies_of_sample(into: Path, copies: int) -> Path:
 
 def run(name: str, source, root: Path, config: IngestConfig, out: Path) -> tuple:
     start = time.perf_counter()
-    kept, rejected = ingest_source(source, root, config, out, out)
+    kept, rejected = ingest_source(source, root, config, out)
     seconds = time.perf_counter() - start
     photos = kept["origin"].nunique()
     return (name, config.workers, photos, len(kept), len(rejected), seconds)

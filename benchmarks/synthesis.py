@@ -100,14 +100,14 @@ def main() -> None:
 
         for workers in (1, 2):
             config = SynthesizeConfig(sources=("utk",), fraction=1.0, workers=workers)
-            (out, _), s = timed(lambda c=config, w=workers: synthesize(lm, c, tmp / f"s{w}", tmp))
+            (out, _), s = timed(lambda c=config, w=workers: synthesize(lm, c, tmp / f"s{w}"))
             rows.append(("synthesize stage (decode, render, QA, PNG), all kinds", workers, n, s))
 
         outcome = []
         first = lm[lm["id"].str.startswith("0_")]
         for wear in WEARS:
             config = SynthesizeConfig(sources=("utk",), fraction=1.0, wears={wear: 1.0})
-            out, rejected = synthesize(first, config, tmp / wear, tmp)
+            out, rejected = synthesize(first, config, tmp / wear)
             outcome.append((wear, int(out["synthetic"].sum()), len(first), sorted(set(rejected["reason"]))))
 
     print(f"| step | workers | faces | seconds | faces/s | x MaskTheFace ({MASKTHEFACE_REPORTED:.0f}/s) |")

@@ -1,7 +1,9 @@
-"""Atomic writes: a stage killed mid-way must never leave a file a rerun would trust."""
+"""Atomic writes: a stage killed mid-way must never leave a file a rerun would trust, and a
+stage that fails (disk full, a bug) must leave the previous good output as it was."""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -10,6 +12,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from pipeline.errors import MasksetError
+
+
+class BusyError(MasksetError):
+    """Another process is writing the same output right now."""
 
 
 @contextmanager
@@ -28,23 +36,47 @@ def atomic_path(path: Path) -> Iterator[Path]:
 
 
 @contextmanager
+def _exclusive(lock_file: Path, what: Path) -> Iterator[None]:
+    """An advisory lock held for the whole write: a second writer of the same output fails
+    at once instead of interleaving files (DVC locks `dvc repro`, this covers stages run by
+    hand). The kernel drops it when its holder dies, so a SIGKILL never leaves it stuck."""
+    with open(lock_file, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise BusyError(
+                f"another process is writing {what} (it holds {lock_file}); wait for it to finish "
+                "or stop it, then run again"
+            ) from None
+        yield
+
+
+@contextmanager
 def atomic_dir(path: Path) -> Iterator[Path]:
-    """Yield a fresh temporary directory that replaces the directory `path` on success."""
+    """Yield a fresh temporary directory that replaces the directory `path` on success.
+
+    Staging left by a writer that was killed is removed first, so an interrupted run costs
+    disk only until the next one starts."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
-    try:
-        yield tmp
-        if path.exists():
-            old = path.with_name(f".{path.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(path, old)
-            os.replace(tmp, path)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, path)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    with _exclusive(path.with_name(f".{path.name}.lock"), path):
+        for stale in path.parent.glob(f".{path.name}.*.tmp"):
+            shutil.rmtree(stale, ignore_errors=True)
+        old = path.with_name(f".{path.name}.old")
+        if old.exists() and not path.exists():  # killed between the two renames below
+            os.replace(old, path)
+        shutil.rmtree(old, ignore_errors=True)
+        tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+        try:
+            yield tmp
+            if path.exists():
+                os.replace(path, old)
+                os.replace(tmp, path)
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                os.replace(tmp, path)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def write_json(data: Any, path: Path) -> None:

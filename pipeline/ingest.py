@@ -7,7 +7,6 @@ crop row or a rejection row. A photo that cannot be decoded rejects every face o
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -98,9 +97,11 @@ def _faces_on(
 
 
 def process_unit(
-    unit: Unit, *, source: Source, config: IngestConfig, faces_dir: Path, relative_to: Path
+    unit: Unit, *, source: Source, config: IngestConfig, faces_dir: Path, recorded_as: Path | None = None
 ) -> tuple[list[dict], list[dict]]:
-    """Decode one file once and turn each expected face into a crop row or a rejection."""
+    """Decode one file once and turn each expected face into a crop row or a rejection.
+    Crops are written under `faces_dir`; the manifest names them under `recorded_as` (a
+    stage writes into staging that becomes its output directory only when complete)."""
     if unit.error:
         reason, detail = unit.error
         return [], [_reject(unit, c, reason, detail) for c in unit.candidates]
@@ -134,8 +135,8 @@ def process_unit(
                 box = crop_box(box, width, height, config.margin)
                 face = rgb[box[1] : box[3], box[0] : box[2]]
             row_id = Candidate(cand.label_raw, box).key(unit.source, unit.origin, unit.mode)
-            path = faces_dir / unit.source / f"{row_id}.png"
-            save_png(face, path)
+            name = Path(unit.source, f"{row_id}.png")
+            save_png(face, faces_dir / name)
             rows.append(
                 {
                     "id": row_id,
@@ -143,7 +144,7 @@ def process_unit(
                     "source": unit.source,
                     "origin": unit.origin,
                     "box": list(box) if box is not None else None,
-                    "path": os.path.relpath(path, relative_to),
+                    "path": ((recorded_as or faces_dir) / name).as_posix(),
                     "width": face.shape[1],
                     "height": face.shape[0],
                     **content_hashes(face),
@@ -159,11 +160,11 @@ def process_unit(
 
 
 def ingest_source(
-    source: Source, root: Path, config: IngestConfig, faces_dir: Path, relative_to: Path
+    source: Source, root: Path, config: IngestConfig, faces_dir: Path, recorded_as: Path | None = None
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """All faces of one downloaded source: (manifest, rejected), every candidate accounted for."""
     units = collect_units(source, root)
-    work = partial(process_unit, source=source, config=config, faces_dir=faces_dir, relative_to=relative_to)
+    work = partial(process_unit, source=source, config=config, faces_dir=faces_dir, recorded_as=recorded_as)
     rows, rejected = [], []
     for unit_rows, unit_rejected in parallel_map(
         work, units, workers=config.workers, chunksize=4, desc=f"ingest {source.key}"

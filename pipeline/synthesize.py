@@ -8,7 +8,6 @@ and the child shares its group so the two never land in different splits.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -101,7 +100,7 @@ def plan(df: pd.DataFrame, config: SynthesizeConfig) -> list[Job]:
     return jobs
 
 
-def run_job(job: Job, *, config: SynthesizeConfig, faces_dir: Path, relative_to: Path) -> dict:
+def run_job(job: Job, *, config: SynthesizeConfig, faces_dir: Path, recorded_as: Path | None) -> dict:
     """A manifest row for the masked face, or a rejection row (key `reason`)."""
     parent = job.parent
     rejection = {
@@ -126,14 +125,14 @@ def run_job(job: Job, *, config: SynthesizeConfig, faces_dir: Path, relative_to:
     if failure is not None:
         reason, detail = failure
         return rejection | {"reason": reason, "detail": f"parent={parent['id']} {job.kind} {detail}"}
-    path = faces_dir / f"{job.child_id}.png"
-    save_png(render.image, path)
+    name = f"{job.child_id}.png"
+    save_png(render.image, faces_dir / name)
     return (
         parent
         | content_hashes(render.image)
         | {
             "id": job.child_id,
-            "path": os.path.relpath(path, relative_to),
+            "path": ((recorded_as or faces_dir) / name).as_posix(),
             "label": label_of(job.wear),
             "label_raw": f"synthetic:{job.kind}:{job.wear}",
             "parent_id": parent["id"],
@@ -147,11 +146,11 @@ def run_job(job: Job, *, config: SynthesizeConfig, faces_dir: Path, relative_to:
 
 
 def synthesize(
-    df: pd.DataFrame, config: SynthesizeConfig, faces_dir: Path, relative_to: Path
+    df: pd.DataFrame, config: SynthesizeConfig, faces_dir: Path, recorded_as: Path | None = None
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(manifest, rejected): every input row plus one masked child per successful render."""
     jobs = plan(df, config)
-    work = partial(run_job, config=config, faces_dir=faces_dir, relative_to=relative_to)
+    work = partial(run_job, config=config, faces_dir=faces_dir, recorded_as=recorded_as)
     results = list(parallel_map(work, jobs, workers=config.workers, chunksize=8, desc=STAGE))
     children = [r for r in results if "reason" not in r]
     rejected = new_rejected(r for r in results if "reason" in r)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import errno
 import sys
 import types
 import typing
@@ -13,7 +14,7 @@ from typing import Any, TypeVar
 import pandas as pd
 import yaml
 
-from pipeline.atomic import write_json
+from pipeline.atomic import atomic_dir, write_json
 from pipeline.errors import MasksetError, ParamsError
 from pipeline.manifest import read_manifest, reason_counts, rejection_report, write_manifest, write_rejected
 
@@ -22,6 +23,7 @@ CATALOG_FILE = Path("datasets/sources.yaml")
 REPORTS_DIR = Path("reports")
 COUNTS_DIR = REPORTS_DIR / "counts"
 C = TypeVar("C")
+OUT_OF_SPACE = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 
 
 def load_params(path: Path = PARAMS_FILE) -> dict[str, Any]:
@@ -82,27 +84,42 @@ def summary(stage: str, n_in: int, kept: pd.DataFrame, rejected: pd.DataFrame) -
     print(f"{stage}: {n_in} in, {len(kept)} out, {len(rejected)} rejected ({reasons})")
 
 
+def out_of_space(exc: OSError) -> bool:
+    """pyarrow reports a full disk as a bare OSError without an errno, hence the message test."""
+    return exc.errno in OUT_OF_SPACE or "No space left on device" in str(exc)
+
+
 def run(main: Callable[[], None]) -> None:
-    """Run a stage; a user-fixable error prints its message and exits 2, with no traceback."""
+    """Run a stage; a user-fixable error prints its message and exits 2, with no traceback.
+    A full disk is one: outputs are swapped in only when complete, so the previous good
+    output is still there and a rerun after freeing space finishes the job."""
     try:
         main()
     except MasksetError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
+    except OSError as exc:
+        if not out_of_space(exc):
+            raise
+        where = f" writing {exc.filename}" if exc.filename else ""
+        print(
+            f"error: out of disk space{where} ({exc.strerror or exc}); the previous outputs are "
+            "unchanged: free some space (`df -h .`) and run again",
+            file=sys.stderr,
+        )
+        sys.exit(2)
 
 
-def write_stage_outputs(
-    stage: str,
-    out_dir: Path,
-    n_in: int,
-    kept: pd.DataFrame,
-    rejected: pd.DataFrame,
-    report: dict | None = None,
+def write_tables(directory: Path, kept: pd.DataFrame, rejected: pd.DataFrame) -> None:
+    write_manifest(kept, directory / "manifest.parquet")
+    write_rejected(rejected, directory / "rejected.parquet")
+
+
+def write_counts(
+    stage: str, n_in: int, kept: pd.DataFrame, rejected: pd.DataFrame, report: dict | None = None
 ) -> None:
-    """The manifest, the rejections and a counts file `dvc metrics show` lists per stage;
-    a stage with more to say (`report`) also gets reports/<stage>.json, counts included."""
-    write_manifest(kept, out_dir / "manifest.parquet")
-    write_rejected(rejected, out_dir / "rejected.parquet")
+    """A counts file `dvc metrics show` lists per stage; a stage with more to say (`report`)
+    also gets reports/<stage>.json, counts included."""
     counts = {
         "rows_in": n_in,
         "rows_out": len(kept),
@@ -114,6 +131,20 @@ def write_stage_outputs(
     if report is not None:
         write_json({**counts, **report}, REPORTS_DIR / f"{stage}.json")
     summary(stage, n_in, kept, rejected)
+
+
+def write_stage_outputs(
+    stage: str,
+    out_dir: Path,
+    n_in: int,
+    kept: pd.DataFrame,
+    rejected: pd.DataFrame,
+    report: dict | None = None,
+) -> None:
+    """The manifest and the rejections replace `out_dir` as a whole, then the counts."""
+    with atomic_dir(out_dir) as staging:
+        write_tables(staging, kept, rejected)
+    write_counts(stage, n_in, kept, rejected, report)
 
 
 def transform(

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.atomic import atomic_path, write_json
+from pipeline.atomic import atomic_dir, atomic_path, write_json
 from pipeline.errors import ParamsError
 from pipeline.evaluate import EvaluateConfig, evaluate, predictions
 from pipeline.explain import explain
@@ -33,18 +33,15 @@ def main() -> None:
         with atomic_path(out / f"{table_name}.csv") as tmp:
             table.to_csv(tmp, index=False)
     panels, summary = explain(model, meta, preds, df, config.explain, config.occlusion_patch)
-    for old in (out / "explain").glob("*.png"):
-        old.unlink()
-    for k, (panel, row) in enumerate(zip(panels, summary, strict=True)):
-        save_png(
-            np.asarray(panel),
-            out / "explain" / f"{k:02d}_{'right' if row['correct'] else 'wrong'}_{row['id']}.png",
-        )
+    with atomic_dir(out / "explain") as staging:
+        for k, (panel, row) in enumerate(zip(panels, summary, strict=True)):
+            file = f"{k:02d}_{'right' if row['correct'] else 'wrong'}_{row['id']}.png"
+            save_png(np.asarray(panel), staging / file)
+        write_json({"faces": summary}, staging / "summary.json")
     shares = [
         r["mask_region_share"] for r in summary if r["correct"] and not np.isnan(r["mask_region_share"])
     ]
     metrics["occlusion_mask_region_share"] = float(np.mean(shares)) if shares else None
-    write_json({"faces": summary}, out / "explain" / "summary.json")
     write_json(metrics, out / "metrics.json")
     print(
         f"evaluate@{name}: test n={metrics['n']} accuracy={metrics.get('accuracy', float('nan')):.3f} "

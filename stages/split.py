@@ -1,13 +1,12 @@
 """split: train / val / test by group, plus an ImageFolder tree and the leakage report."""
 
-import shutil
 from pathlib import Path
 
-from pipeline.atomic import write_json
+from pipeline.atomic import atomic_dir, write_json
 from pipeline.errors import InvariantError
 from pipeline.manifest import read_manifest
 from pipeline.split import SplitConfig, link_imagefolder, split
-from stages.common import run, section, to_config, write_stage_outputs
+from stages.common import run, section, to_config, write_counts, write_tables
 
 OUT = Path("datasets/split")
 
@@ -19,9 +18,10 @@ def main() -> None:
     leaks = {k: v for k, v in report["leakage"].items() if v}
     if leaks:
         raise InvariantError(f"split: leakage across splits {leaks}")
-    shutil.rmtree(OUT / "imagefolder", ignore_errors=True)
-    link_imagefolder(kept, OUT / "imagefolder")
-    write_stage_outputs("split", OUT, len(df), kept, rejected)
+    with atomic_dir(OUT) as staging:
+        link_imagefolder(kept, staging / "imagefolder")
+        write_tables(staging, kept, rejected)
+    write_counts("split", len(df), kept, rejected)
     write_json(report, Path("reports/split.json"))
 
 

@@ -4,6 +4,7 @@ import sys
 from pathlib import Path
 
 from dvclive import Live
+from pipeline.atomic import atomic_dir
 from pipeline.errors import ParamsError
 from pipeline.manifest import read_manifest
 from pipeline.svm import train_svm
@@ -33,7 +34,8 @@ def main() -> None:
             live.next_step()
 
         model, meta = (train_svm if config.arch == "svm" else train)(df, config, log)
-    save_model(model, meta, Path("models") / name)
+    with atomic_dir(Path("models") / name) as staging:
+        save_model(model, meta, staging)
     speed = f", {meta['train_images_per_second']:.0f} images/s" if "train_images_per_second" in meta else ""
     print(f"train@{name}: val F1 {meta['best_val_f1_macro']:.3f} on {meta['train_rows']} train rows{speed}")
 

@@ -17,6 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 class Faults:
     drop_after: dict[str, int] = field(default_factory=dict)  # path -> bytes sent before a drop (once)
     errors: dict[str, list[int]] = field(default_factory=dict)  # path -> statuses to answer first
+    stall_after: dict[str, int] = field(default_factory=dict)  # path -> bytes sent, then silence (once)
 
 
 class FileServer:
@@ -45,6 +46,7 @@ class FileServer:
         self.httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.port = self.httpd.server_address[1]
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.closing = threading.Event()
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}{path}"
@@ -100,6 +102,13 @@ class FileServer:
             request.close_connection = True
             request.connection.shutdown(2)  # the peer sees the connection reset mid-body
             return
+        stall = self.faults.stall_after.pop(path, None)
+        if stall is not None:  # a client that is killed now leaves exactly `stall` bytes behind
+            request.wfile.write(body[:stall])
+            request.wfile.flush()
+            self.closing.wait(60)
+            request.close_connection = True
+            return
         request.wfile.write(body)
 
     def __enter__(self) -> FileServer:
@@ -107,5 +116,6 @@ class FileServer:
         return self
 
     def __exit__(self, *exc) -> None:
+        self.closing.set()
         self.httpd.shutdown()
         self.httpd.server_close()

@@ -82,7 +82,7 @@ def test_audit_report_counts_every_face(utk):
 def test_a_masked_face_keeps_its_skin_tone_bin_within_one_step(utk, tmp_path):
     from pipeline.synthesize import SynthesizeConfig, synthesize
 
-    out, _ = synthesize(utk, SynthesizeConfig(sources=("utk",), fraction=1.0, workers=2), tmp_path, tmp_path)
+    out, _ = synthesize(utk, SynthesizeConfig(sources=("utk",), fraction=1.0, workers=2), tmp_path)
     order = {name: i for i, name in enumerate(BINS[:-1])}
     parents = out[~out["synthetic"]].set_index("id")
     steps = []

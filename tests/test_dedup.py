@@ -179,7 +179,7 @@ def test_on_the_real_sample_only_the_two_copied_photos_lose_faces(voc_sample, tm
 
     monkeypatch.chdir(tmp_path)
     source = load_catalog(ROOT / "datasets" / "sources.yaml")["kaggle_face_mask_detection"]
-    faces, _ = ingest_source(source, voc_sample, IngestConfig(workers=2), tmp_path, tmp_path)
+    faces, _ = ingest_source(source, voc_sample, IngestConfig(workers=2), tmp_path)
     kept, rejected = dedup(faces, DedupConfig(workers=2))
     photos = set(rejected["origin"].str.extract(r"(maksssksksss\d+)")[0])
     assert set(rejected["reason"]) == {"near_duplicate"} and len(rejected) >= 6

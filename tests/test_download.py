@@ -148,7 +148,7 @@ def test_local_source_is_read_in_place(tmp_path, places, utk_faces):
     assert data_root(raw) == mine.resolve()
     assert len((raw / "INVENTORY.tsv").read_text().splitlines()) == 5
     kept, rejected = ingest_source(
-        source("local"), data_root(raw), IngestConfig(workers=1), tmp_path / "faces", tmp_path
+        source("local"), data_root(raw), IngestConfig(workers=1), tmp_path / "faces"
     )
     assert len(kept) == 4 and rejected[["origin", "reason"]].values.tolist() == [
         ["loop", "symlinked_folder"],
@@ -280,7 +280,8 @@ def test_kaggle_without_credentials_fails_fast_in_the_stage(tmp_path):
     assert "Kaggle credentials are missing" in result.stderr and "KAGGLE_USERNAME" in result.stderr
     assert "Traceback" not in result.stderr
     assert time.monotonic() - start < 15
-    assert [p.name for p in (folder / "datasets" / "raw").iterdir()] == []
+    # only the (empty) write lock of pipeline/atomic.py: no staging, no partial source
+    assert [p.name for p in (folder / "datasets" / "raw").iterdir()] == [".k.lock"]
 
 
 def test_maskset_sources_lists_the_catalog(monkeypatch, capsys):

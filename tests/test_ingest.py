@@ -32,7 +32,7 @@ FOLDERS = parse_source(
 @pytest.mark.realdata
 @pytest.mark.slow
 def test_every_voc_box_is_a_crop_or_a_rejection(voc_sample, tmp_path):
-    kept, rejected = ingest_source(KAGGLE, voc_sample, IngestConfig(workers=2), tmp_path, tmp_path)
+    kept, rejected = ingest_source(KAGGLE, voc_sample, IngestConfig(workers=2), tmp_path)
     raw = Counter()
     for xml in (voc_sample / "annotations").glob("*.xml"):
         raw.update(o.findtext("name") for o in SafeET.parse(xml).getroot().iter("object"))
@@ -57,7 +57,7 @@ def test_every_voc_box_is_a_crop_or_a_rejection(voc_sample, tmp_path):
 
 @pytest.mark.realdata
 def test_boxes_past_the_edge_are_clamped(voc_sample, tmp_path):
-    kept, _ = ingest_source(KAGGLE, voc_sample, IngestConfig(workers=1, min_face=1), tmp_path, tmp_path)
+    kept, _ = ingest_source(KAGGLE, voc_sample, IngestConfig(workers=1, min_face=1), tmp_path)
     from PIL import Image
 
     for row in kept.itertuples():
@@ -81,7 +81,7 @@ def test_a_corpus_of_bad_files_is_rejected_with_reasons_and_good_files_survive(t
     write_image(data / "loose.png", face)
     expected.update({"ok.png": None, "odd.png": "unknown_label", "loose.png": "no_label"})
 
-    kept, rejected = ingest_source(FOLDERS, tmp_path / "src", IngestConfig(workers=2), tmp_path, tmp_path)
+    kept, rejected = ingest_source(FOLDERS, tmp_path / "src", IngestConfig(workers=2), tmp_path)
 
     def name(origin: str) -> str:
         return Path(origin).name
@@ -106,7 +106,7 @@ def test_demo_source_ingests_faces_and_detects_photo_faces(tmp_path):
     build_demo(tmp_path / "raw", lfw_faces=5)
     catalog = load_catalog(ROOT / "datasets" / "sources.yaml")
     kept, rejected = ingest_source(
-        catalog["demo"], tmp_path / "raw", IngestConfig(workers=1), tmp_path / "faces", tmp_path
+        catalog["demo"], tmp_path / "raw", IngestConfig(workers=1), tmp_path / "faces"
     )
     assert len(rejected) == 0
     photos = kept[kept["origin"].str.startswith("photos/")]
@@ -120,10 +120,10 @@ def test_the_cnn_detector_is_a_param_and_finds_the_same_faces(tmp_path):
     build_demo(tmp_path / "raw", lfw_faces=1)
     demo = load_catalog(ROOT / "datasets" / "sources.yaml")["demo"]
     config = IngestConfig(workers=1, detector="cnn", detector_upsample=0)
-    kept, rejected = ingest_source(demo, tmp_path / "raw", config, tmp_path / "faces", tmp_path)
+    kept, rejected = ingest_source(demo, tmp_path / "raw", config, tmp_path / "faces")
     photos = kept[kept["origin"].str.startswith("photos/")].sort_values("origin")
     assert len(rejected) == 0 and len(photos) == 2
-    hog, _ = ingest_source(demo, tmp_path / "raw", IngestConfig(workers=1), tmp_path / "hog", tmp_path)
+    hog, _ = ingest_source(demo, tmp_path / "raw", IngestConfig(workers=1), tmp_path / "hog")
     hog = hog[hog["origin"].str.startswith("photos/")].sort_values("origin")
     for cnn_box, hog_box in zip(photos["box"], hog["box"], strict=True):
         overlap = [max(cnn_box[0], hog_box[0]), max(cnn_box[1], hog_box[1])]
@@ -154,9 +154,7 @@ def test_single_class_parts_label_every_file_and_keep_person_folders(tmp_path, u
         folder = tmp_path / "raw" / ("masked" if i < 2 else "unmasked") / f"person {i % 2}"
         folder.mkdir(parents=True, exist_ok=True)
         (folder / f"{i}.jpg").write_bytes(face.read_bytes())
-    kept, rejected = ingest_source(
-        rmfd, tmp_path / "raw", IngestConfig(workers=1), tmp_path / "out", tmp_path
-    )
+    kept, rejected = ingest_source(rmfd, tmp_path / "raw", IngestConfig(workers=1), tmp_path / "out")
     assert len(rejected) == 0 and Counter(kept["label"]) == {"mask": 2, "no_mask": 4}
     assert set(kept["label_raw"]) == {"masked", "unmasked"}
     assert {o.split("/")[1] for o in kept["origin"]} == {"person 0", "person 1"}
@@ -188,7 +186,7 @@ def test_groups_join_transitively_through_shared_keys():
 
 @pytest.mark.realdata
 def test_byte_identical_photos_under_two_names_share_one_group(voc_sample, tmp_path):
-    kept, _ = ingest_source(KAGGLE, voc_sample, IngestConfig(workers=2), tmp_path, tmp_path)
+    kept, _ = ingest_source(KAGGLE, voc_sample, IngestConfig(workers=2), tmp_path)
     twins = kept["origin"].str.contains("maksssksksss(?:410|428)")
     assert kept.loc[twins, "origin"].nunique() == 2 and kept.loc[twins, "group"].nunique() == 2
     joined = join_copies(kept)

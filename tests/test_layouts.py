@@ -109,9 +109,7 @@ def test_every_box_is_a_crop_or_a_rejection_with_the_same_reason_in_every_format
     write(root, "a.png", [(raw, b) for raw, b, _ in BOXES])
     write(root, "gone.png", [("face_no_mask", [10, 10, 60, 60])])  # annotated, never shipped
     write_image(root / "images" / "nobody.png", photo)  # shipped, never annotated
-    kept, rejected = ingest_source(
-        box_source(layout), root, IngestConfig(workers=1), tmp_path / "f", tmp_path
-    )
+    kept, rejected = ingest_source(box_source(layout), root, IngestConfig(workers=1), tmp_path / "f")
 
     expected = Counter(reason for _, _, reason in BOXES if reason)
     expected.update(["missing_image", "no_annotation"])
@@ -145,7 +143,7 @@ def test_voc_size_mismatch_and_hostile_xml_are_refused(photo, tmp_path):
         "<annotation><filename>&y;</filename></annotation>"
     )
     (root / "annotations" / "broken.xml").write_text("<annotation><filename>b.png</filename>")
-    kept, rejected = ingest_source(box_source("voc"), root, IngestConfig(workers=1), tmp_path / "f", tmp_path)
+    kept, rejected = ingest_source(box_source("voc"), root, IngestConfig(workers=1), tmp_path / "f")
     assert list(kept["origin"]) == ["images/b.png"]
     reasons = dict(zip(rejected["origin"], rejected["reason"], strict=True))
     assert reasons == {
@@ -167,17 +165,13 @@ def test_json_and_csv_records_that_are_not_boxes_are_refused(photo, tmp_path):
     (root / "annotations" / "escape.json").write_text(
         json.dumps({"FileName": "../../etc/passwd", "Annotations": []})
     )
-    kept, rejected = ingest_source(
-        box_source("box_json"), root, IngestConfig(workers=1), tmp_path / "f", tmp_path
-    )
+    kept, rejected = ingest_source(box_source("box_json"), root, IngestConfig(workers=1), tmp_path / "f")
     assert len(kept) == 1
     assert Counter(rejected["reason"]) == {"bad_annotation": 3}
     assert rejected["detail"].str.contains("leaves the image folder").sum() == 1
 
     (root / "train.csv").write_text("file,xmin\na.png,1\n")
-    kept, rejected = ingest_source(
-        box_source("box_csv"), root, IngestConfig(workers=1), tmp_path / "g", tmp_path
-    )
+    kept, rejected = ingest_source(box_source("box_csv"), root, IngestConfig(workers=1), tmp_path / "g")
     assert kept.empty
     reasons = dict(zip(rejected["reason"], rejected["detail"], strict=True))
     assert "not in ['file', 'xmin']" in reasons["bad_annotation"]
@@ -200,7 +194,7 @@ def test_maskedface_net_suffixes_name_what_the_mask_covers(tmp_path, rng):
     ]
     mfn_tree(tmp_path / "mfn", face, [*names, "00004_Mask_Ear.jpg", "00005.jpg"])
     kept, rejected = ingest_source(
-        CATALOG["maskedface_net"], tmp_path / "mfn", IngestConfig(workers=1), tmp_path / "f", tmp_path
+        CATALOG["maskedface_net"], tmp_path / "mfn", IngestConfig(workers=1), tmp_path / "f"
     )
     by_name = kept.set_index(kept["origin"].str.rsplit("/", n=1).str[-1])
     assert by_name.loc[names, "label"].tolist() == [
@@ -224,9 +218,7 @@ def test_maskedface_net_suffixes_name_what_the_mask_covers(tmp_path, rng):
 
     # FFHQ's photo 00001 shares that group: MaskedFace-Net drew its masks on it
     write_image(tmp_path / "ffhq" / "thumbnails128x128" / "00000" / "00001.png", face)
-    ffhq, _ = ingest_source(
-        CATALOG["ffhq"], tmp_path / "ffhq", IngestConfig(workers=1), tmp_path / "f", tmp_path
-    )
+    ffhq, _ = ingest_source(CATALOG["ffhq"], tmp_path / "ffhq", IngestConfig(workers=1), tmp_path / "f")
     assert ffhq["group"].item() == by_name.loc["00001_Mask.jpg", "group"]
     assert not ffhq["synthetic"].any() and ffhq["wear"].isna().all()
 
@@ -239,7 +231,7 @@ def test_person_folders_group_a_persons_masked_and_unmasked_faces(tmp_path, rng)
         for person in ("alice", "bob"):
             write_image(tmp_path / "raw" / afdb / tree / person / "1.jpg", face)
     write_image(tmp_path / "raw" / afdb / "AFDB_face_dataset" / "loose.jpg", face)
-    kept, rejected = ingest_source(rmfd, tmp_path / "raw", IngestConfig(workers=1), tmp_path / "f", tmp_path)
+    kept, rejected = ingest_source(rmfd, tmp_path / "raw", IngestConfig(workers=1), tmp_path / "f")
     assert len(rejected) == 0 and len(kept) == 5
     person = kept["origin"].str.split("/").str[3]
     groups = kept.groupby(person)["group"].nunique()
@@ -251,7 +243,7 @@ def test_person_folders_group_a_persons_masked_and_unmasked_faces(tmp_path, rng)
 def test_a_source_with_none_of_its_parts_on_disk_is_an_error(tmp_path):
     (tmp_path / "raw").mkdir()
     with pytest.raises(SourceError, match="none of its parts"):
-        ingest_source(CATALOG["rmfd"], tmp_path / "raw", IngestConfig(workers=1), tmp_path, tmp_path)
+        ingest_source(CATALOG["rmfd"], tmp_path / "raw", IngestConfig(workers=1), tmp_path)
 
 
 @pytest.mark.parametrize(

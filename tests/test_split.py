@@ -189,7 +189,7 @@ def test_no_leak_through_the_real_pipeline_on_the_shared_samples(
 
     monkeypatch.chdir(tmp_path)
     source = load_catalog(ROOT / "datasets" / "sources.yaml")["kaggle_face_mask_detection"]
-    voc, _ = ingest_source(source, voc_sample, IngestConfig(workers=2), tmp_path / "voc", tmp_path)
+    voc, _ = ingest_source(source, voc_sample, IngestConfig(workers=2), tmp_path / "voc")
     utk_paths = [*utk_faces[:20], utk_faces[0]]
     rows = []
     for i, path in enumerate(utk_paths):
@@ -213,7 +213,7 @@ def test_no_leak_through_the_real_pipeline_on_the_shared_samples(
     assert "utk20" in set(rejected["id"]) or "utk0" in set(rejected["id"])  # the copy is caught
     landmarked, _ = add_landmarks(kept, LandmarksConfig(workers=2))
     synth = SynthesizeConfig(sources=("utk",), fraction=1.0, workers=2)
-    full, _ = synthesize(landmarked, synth, tmp_path / "synth", tmp_path)
+    full, _ = synthesize(landmarked, synth, tmp_path / "synth")
     out, _, report = split(full, SplitConfig(ratios=RATIOS))
     assert report["leakage"] == {
         "groups_crossing_splits": 0,

@@ -43,7 +43,7 @@ def landmarked(utk_faces):
 @pytest.mark.realdata
 def test_every_selected_face_gets_a_masked_child_sharing_its_group(landmarked, tmp_path):
     config = SynthesizeConfig(sources=("utk",), fraction=1.0, workers=1)
-    out, rejected = synthesize(landmarked, config, tmp_path / "faces", tmp_path)
+    out, rejected = synthesize(landmarked, config, tmp_path / "faces")
     children = out[out["synthetic"]]
     assert len(children) + len(rejected) == 10 and len(out) == 10 + len(children)
     assert len(children) >= 9
@@ -65,12 +65,12 @@ def test_every_selected_face_gets_a_masked_child_sharing_its_group(landmarked, t
 @pytest.mark.realdata
 def test_selection_and_rendering_are_deterministic(landmarked, tmp_path):
     config = SynthesizeConfig(sources=("utk",), fraction=0.5, workers=1)
-    a, _ = synthesize(landmarked, config, tmp_path / "a", tmp_path)
-    b, _ = synthesize(landmarked.iloc[::-1], config, tmp_path / "b", tmp_path)
+    a, _ = synthesize(landmarked, config, tmp_path / "a")
+    b, _ = synthesize(landmarked.iloc[::-1], config, tmp_path / "b")
     assert sorted(a["id"]) == sorted(b["id"])
     assert sorted(a["sha256"].dropna()) == sorted(b["sha256"].dropna())
     # a face's fate does not depend on what else is in the set
-    c, _ = synthesize(landmarked.iloc[:5], config, tmp_path / "c", tmp_path)
+    c, _ = synthesize(landmarked.iloc[:5], config, tmp_path / "c")
     assert set(c.loc[c["synthetic"], "parent_id"]) == set(
         a.loc[a["synthetic"] & a["parent_id"].isin(landmarked["id"].iloc[:5]), "parent_id"]
     )
@@ -81,9 +81,7 @@ def test_faces_without_landmarks_are_rejected_not_skipped(landmarked, tmp_path):
     broken = landmarked.copy()
     broken["landmarks"] = None
     broken["landmark_error"] = "implausible_geometry"
-    out, rejected = synthesize(
-        broken, SynthesizeConfig(sources=("utk",), fraction=1.0, workers=1), tmp_path, tmp_path
-    )
+    out, rejected = synthesize(broken, SynthesizeConfig(sources=("utk",), fraction=1.0, workers=1), tmp_path)
     assert len(out) == 10 and len(rejected) == 10
     assert set(rejected["reason"]) == {"no_landmarks"}
     assert rejected["detail"].str.contains("implausible_geometry").all()
@@ -115,7 +113,7 @@ GEOMETRY = {
 def test_every_wear_masks_the_utkface_sample_evenly_and_covers_the_right_parts(utk_faces, tmp_path, wear):
     df = landmark(utk_faces)
     config = SynthesizeConfig(sources=("utk",), fraction=1.0, wears={wear: 1.0}, workers=2)
-    out, rejected = synthesize(df, config, tmp_path / "faces", tmp_path)
+    out, rejected = synthesize(df, config, tmp_path / "faces")
     children = out[out["synthetic"]]
     assert len(children) >= 59, rejected[["reason", "detail"]].to_dict("records")
     # no race x gender cell (from the UTKFace file names) loses more than one face
