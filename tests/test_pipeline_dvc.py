@@ -1,66 +1,34 @@
 """The whole pipeline through DVC itself, on a shrunken demo, in a copy of the repository."""
 
 import json
-import shutil
-import subprocess
-import sys
 import time
 import uuid
-from pathlib import Path
 
 import pytest
 import yaml
 
 from pipeline.manifest import read_manifest, read_rejected
-from tests.conftest import ROOT
+from tests.project import copy_project, sh
 
 pytestmark = pytest.mark.slow
 
 
-def sh(cwd: Path, *args: str) -> str:
-    bin_dir = Path(sys.executable).parent
-    cmd = [str(bin_dir / args[0]), *args[1:]] if (bin_dir / args[0]).exists() else list(args)
-    result = subprocess.run(
-        cmd,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        env={
-            "PATH": f"{bin_dir}:/usr/bin:/bin",
-            "HOME": str(Path.home()),
-            "DVC_NO_ANALYTICS": "1",
-            "FIFTYONE_DO_NOT_TRACK": "true",
-        },
-    )
-    assert result.returncode == 0, f"{args} failed:\n{result.stdout}\n{result.stderr}"
-    return result.stdout
-
-
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    repo = tmp_path_factory.mktemp("repo")
-    files = subprocess.run(
-        ["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True, text=True, check=True
-    ).stdout.split()
-    for name in files:
-        if (ROOT / name).is_file() and not name.startswith(("datasets/raw/", "reports/")):
-            (repo / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / name, repo / name)
-    (repo / "dvc.lock").unlink(missing_ok=True)
+    name = f"maskset-e2e-{uuid.uuid4().hex[:8]}"
+    repo = copy_project(
+        tmp_path_factory.mktemp("repo"),
+        download={"demo": {"lfw_faces": 30}},
+        train={"models": {"simple_cnn": {"epochs": 2}}},
+        inspect={"dataset_name": name},
+    )
     params = yaml.safe_load((repo / "params.yaml").read_text())
-    params["download"]["demo"]["lfw_faces"] = 30
-    params["train"]["models"]["simple_cnn"]["epochs"] = 2
-    params["inspect"]["dataset_name"] = f"maskset-e2e-{uuid.uuid4().hex[:8]}"
-    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    sh(repo, "git", "init", "-q")
-    sh(repo, "git", "add", "-A")
-    sh(repo, "git", "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "demo")
     sh(repo, "dvc", "repro")
     yield repo, params
     import fiftyone as fo
 
-    if fo.dataset_exists(params["inspect"]["dataset_name"]):
-        fo.delete_dataset(params["inspect"]["dataset_name"])
+    if fo.dataset_exists(name):
+        fo.delete_dataset(name)
 
 
 def test_every_stage_ran_and_accounts_for_every_row(built):
@@ -91,28 +59,29 @@ def test_every_stage_ran_and_accounts_for_every_row(built):
 def test_second_repro_does_nothing_quickly(built):
     repo, _ = built
     started = time.time()
-    out = sh(repo, "dvc", "repro")
+    out = sh(repo, "dvc", "repro").stdout
     assert "Running stage" not in out
     assert time.time() - started < 30
-    assert "up to date" in sh(repo, "dvc", "status").lower() or sh(repo, "dvc", "status").strip() == ""
+    status = sh(repo, "dvc", "status").stdout
+    assert "up to date" in status.lower() or status.strip() == ""
 
 
 def test_metrics_params_and_plots_show_real_content(built):
     repo, _ = built
-    metrics = json.loads(sh(repo, "dvc", "metrics", "show", "--json"))
+    metrics = json.loads(sh(repo, "dvc", "metrics", "show", "--json").stdout)
     text = json.dumps(metrics)
     for key in ("accuracy", "f1_macro", "rows_out", "val_loss", "groups_crossing_splits"):
         assert key in text
-    plots = json.loads(sh(repo, "dvc", "plots", "show", "--json"))["data"]
+    plots = json.loads(sh(repo, "dvc", "plots", "show", "--json").stdout)["data"]
     assert any("confusion.csv" in k for k in plots) and any("plots/metrics" in k for k in plots)
-    assert "download@demo" in sh(repo, "dvc", "dag")
+    assert "download@demo" in sh(repo, "dvc", "dag").stdout
 
 
 def test_changing_a_param_reruns_only_downstream_stages(built):
     repo, params = built
     params["train"]["models"]["simple_cnn"]["lr"] = 0.002
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    status = sh(repo, "dvc", "status")
+    status = sh(repo, "dvc", "status").stdout
     assert "train@simple_cnn" in status and "ingest" not in status.replace("reports/counts/ingest", "")
-    diff = sh(repo, "dvc", "params", "diff")
+    diff = sh(repo, "dvc", "params", "diff").stdout
     assert "train.models.simple_cnn.lr" in diff and "0.001" in diff and "0.002" in diff
