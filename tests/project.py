@@ -4,6 +4,7 @@ working tree: what the end-to-end and robustness tests share."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -57,6 +58,17 @@ def sh(cwd: Path, *args: str, check: bool = True, **env: str) -> subprocess.Comp
     if check:
         assert result.returncode == 0, f"{args} failed:\n{result.stdout}\n{result.stderr}"
     return result
+
+
+STAGES = ("ingest", "dedup", "filter", "landmarks", "synthesize", "split")
+
+
+def outputs(repo: Path, stage: str) -> dict[str, dict]:
+    """What a data stage wrote: its directory's file digests and its counts."""
+    return {
+        "data": tree_digest(repo / "datasets" / stage),
+        "counts": json.loads((repo / "reports/counts" / f"{stage}.json").read_text()),
+    }
 
 
 def stage_command(*args: str) -> list[str]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import fcntl
 import io
-import json
 import os
 import shutil
 import signal
@@ -21,33 +20,10 @@ import yaml
 
 from tests.conftest import ROOT
 from tests.fileserver import FileServer
-from tests.project import ENV, copy_project, leftovers, sh, stage_command, tree_digest
+from tests.project import ENV, STAGES, copy_project, leftovers, outputs, sh, stage_command, tree_digest
 
 pytestmark = pytest.mark.slow
-STAGES = ("ingest", "dedup", "filter", "landmarks", "synthesize", "split")
 KILLED = ("ingest", "landmarks", "synthesize", "split")  # the slow ones and every file writer
-
-
-def outputs(repo: Path, stage: str) -> dict[str, dict[str, str]]:
-    return {
-        "data": tree_digest(repo / "datasets" / stage),
-        "counts": json.loads((repo / "reports/counts" / f"{stage}.json").read_text()),
-    }
-
-
-@pytest.fixture(scope="module")
-def reference(tmp_path_factory):
-    """The demo downloaded and every data stage run once, uninterrupted: each stage's
-    output digest and how long it took."""
-    repo = copy_project(tmp_path_factory.mktemp("reference"), download={"demo": {"lfw_faces": 30}})
-    sh(repo, "python", "-m", "stages.download", "demo")
-    expected, seconds = {}, {}
-    for stage in STAGES:
-        started = time.monotonic()
-        sh(repo, "python", "-m", f"stages.{stage}")
-        seconds[stage] = time.monotonic() - started
-        expected[stage] = outputs(repo, stage)
-    return repo, expected, seconds
 
 
 def start(repo: Path, *args: str) -> subprocess.Popen:
