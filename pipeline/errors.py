@@ -15,3 +15,7 @@ class SourceError(MasksetError):
 
 class InvariantError(MasksetError):
     """A stage would lose or invent rows: a bug, but reported with the ids involved."""
+
+
+class ModelFileError(MasksetError):
+    """A model file is not what this pipeline writes (refused rather than unpickled)."""

@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-import joblib
 import numpy as np
 import pandas as pd
+import skops.io
 import torch
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.decomposition import PCA
@@ -23,10 +23,13 @@ from sklearn.model_selection import GridSearchCV, StratifiedGroupKFold
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
+from skops.io.exceptions import UntrustedTypesFoundException
 from torch import nn
 
+from pipeline.errors import ModelFileError
 from pipeline.train import TrainConfig, classes_of, load_tensor_cache
 
+TRUSTED = ["sklearn.calibration._CalibratedClassifier", "sklearn.calibration._SigmoidCalibration"]
 DEFAULTS = {"pca": 50, "C": [1.0, 10.0, 100.0], "gamma": ["scale"], "folds": 3}
 
 
@@ -110,13 +113,23 @@ def train_svm(
 
 
 def save_svm(model: SvmModel, directory: Path) -> Path:
-    """joblib (a pickle) of the fitted pipeline. Only ever load one this pipeline wrote:
-    models/ is a DVC output, never downloaded data."""
+    """skops, not joblib: a pickle runs whatever code it names when loaded, and a models/
+    folder is exactly what people pass around (`dvc pull`, a shared drive)."""
     directory.mkdir(parents=True, exist_ok=True)
-    path = directory / "model.joblib"
-    joblib.dump(model.pipeline, path)
+    path = directory / "model.skops"
+    skops.io.dump(model.pipeline, path)
     return path
 
 
 def load_svm(directory: Path) -> SvmModel:
-    return SvmModel(joblib.load(directory / "model.joblib"))
+    """skops builds only the types it trusts by default (scikit-learn estimators, numpy
+    arrays) plus the two private calibration classes our pipeline holds; a file naming any
+    other type is refused before anything in it is constructed."""
+    path = directory / "model.skops"
+    try:
+        return SvmModel(skops.io.load(path, trusted=TRUSTED))
+    except UntrustedTypesFoundException as exc:
+        raise ModelFileError(
+            f"{path} holds types this pipeline never writes ({exc}); it was not loaded. "
+            f"Retrain it: dvc repro train@{directory.name}"
+        ) from None

@@ -7,6 +7,7 @@ time in the model rather than in PNG decoding; augmentation runs on the cached t
 from __future__ import annotations
 
 import json
+import pickle
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ from torch import nn
 from torchvision.transforms import v2
 
 from pipeline.atomic import atomic_path
-from pipeline.errors import MasksetError
+from pipeline.errors import MasksetError, ModelFileError
 from pipeline.manifest import LABELS
 from pipeline.models import build_model
 
@@ -304,6 +305,14 @@ def load_model(directory: Path) -> tuple[nn.Module, dict]:
         return load_svm(directory), meta
     model = build_model(meta["arch"], len(meta["classes"]), meta["in_channels"], meta["image_size"])
     # the state_dict holds every weight, pretrained ones included: no download to load a model
-    model.load_state_dict(torch.load(directory / "model.pt", weights_only=True))
+    path = directory / "model.pt"
+    try:
+        state = torch.load(path, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise ModelFileError(
+            f"{path} is not a plain state_dict and was not loaded (torch weights_only refused it: "
+            f"{str(exc).splitlines()[0]}). Retrain it: dvc repro train@{directory.name}"
+        ) from None
+    model.load_state_dict(state)
     model.eval()
     return model, meta
