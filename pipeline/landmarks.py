@@ -22,7 +22,7 @@ from PIL import Image
 
 from pipeline.faces import Box, detect_faces, landmarks_68
 from pipeline.images import ImageRejected, load_rgb
-from pipeline.manifest import check_conservation, new_rejected
+from pipeline.manifest import check_conservation, reject_rows
 from pipeline.parallel import parallel_map
 
 STAGE = "landmarks"
@@ -125,8 +125,8 @@ def face_landmarks(path: str, config: LandmarksConfig) -> dict:
     """Landmark columns for one face image (points in that image's own pixels)."""
     try:
         rgb = load_rgb(path)
-    except ImageRejected as exc:
-        return {"landmark_error": f"{exc.reason}: {exc.detail}"}
+    except ImageRejected as exc:  # the file changed since filter read it: not a face any more
+        return {"reason": exc.reason, "detail": exc.detail}
     height, width = rgb.shape[:2]
     inset = config.box_inset
     known: Box = (
@@ -153,15 +153,19 @@ def face_landmarks(path: str, config: LandmarksConfig) -> dict:
 
 
 def add_landmarks(df: pd.DataFrame, config: LandmarksConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Every row kept, with landmark columns; a failed fit is recorded on the row (it can
-    still be classified, only not masked), so this stage rejects nothing."""
+    """Every readable row kept, with landmark columns; a failed fit is recorded on the row
+    (it can still be classified, only not masked). Only a file that no longer decodes is
+    rejected, with the decoder's reason."""
     df = df.reset_index(drop=True)
     work = partial(face_landmarks, config=config)
     results = list(parallel_map(work, list(df["path"]), workers=config.workers, desc="landmarks"))
-    out = df.copy()
+    unreadable = np.array(["reason" in r for r in results], dtype=bool)
+    out = df[~unreadable].copy()
     for column in ("landmarks", "landmark_method", "landmark_shift", "landmark_error"):
-        out[column] = [r.get(column) for r in results]
-    rejected = new_rejected()
+        out[column] = [r.get(column) for r, bad in zip(results, unreadable, strict=True) if not bad]
+    failed = [r for r, bad in zip(results, unreadable, strict=True) if bad]
+    reasons, details = [r["reason"] for r in failed], [r["detail"] for r in failed]
+    rejected = reject_rows(df[unreadable], STAGE, reasons, details)
     check_conservation(STAGE, df["id"], out["id"], rejected["id"])
     return out, rejected
 

@@ -1,7 +1,8 @@
 """Split: train / val / test by group, stratified, seeded, and proven leak-free.
 
 Groups (crops of one photo, a synthetic face and its parent, a duplicate cluster, one
-person's folder) are the unit of assignment. Two ways to assign them, both by a seeded hash
+person's folder), joined with any group they share a near duplicate with, are the unit of
+assignment. Two ways to assign them, both by a seeded hash
 of the group id, so row order never matters:
 
 - `ordered` (default): within each stratum (by default source x the group's label set)
@@ -24,7 +25,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 
+from pipeline.errors import InvariantError
 from pipeline.hamming import hash_codes, near_pairs
 from pipeline.manifest import LABELS, SPLITS, check_conservation, new_rejected, stable_id
 
@@ -77,10 +81,32 @@ def held_out(df: pd.DataFrame, holdout: dict) -> set[str]:
     return set(df.loc[df["source"].isin(sources), "group"]) | set(holdout.get("groups", ()))
 
 
+def assignment_units(df: pd.DataFrame, phash_distance: int) -> pd.Series:
+    """Per row, what a split is assigned to: its group joined, transitively, with every group
+    it shares a near-duplicate pair with (whole or mirrored pHash within `phash_distance`),
+    named by the smallest group id in it. Dedup links faces at ingest, but masks drawn later
+    make faces alike: on a 20,000-face run two masked faces of different groups came within
+    4 bits, and only this keeps them on one side."""
+    codes, groups = pd.factorize(df["group"])
+    pairs = near_pairs(hash_codes(df["phash"]), phash_distance, hash_codes(df["phash_mirror"]))
+    edges = codes[pairs] if len(pairs) else np.empty((0, 2), dtype=int)
+    graph = coo_matrix((np.ones(len(edges)), (edges[:, 0], edges[:, 1])), shape=(len(groups),) * 2)
+    _, component = connected_components(graph, directed=False)
+    name = pd.Series(groups).groupby(component).transform("min").to_numpy()
+    return pd.Series(name[codes], index=df.index)
+
+
 def assign_groups(df: pd.DataFrame, config: SplitConfig) -> dict[str, str]:
-    """group id -> split. In `ordered` mode sample counts, not group counts, are cut at the ratios."""
-    reserved = held_out(df, config.holdout)
-    assignment = {group: "test" for group in reserved if group in set(df["group"])}
+    """group id -> split, decided per assignment unit (see assignment_units). In `ordered`
+    mode sample counts, not group counts, are cut at the ratios."""
+    units = assignment_units(df, config.phash_distance)
+    reserved = set(units[df["group"].isin(held_out(df, config.holdout))])
+    split_of = _assign_units(df.assign(group=units), reserved, config)
+    return dict(zip(df["group"], units.map(split_of), strict=True))
+
+
+def _assign_units(df: pd.DataFrame, reserved: set[str], config: SplitConfig) -> dict[str, str]:
+    assignment = dict.fromkeys(reserved, "test")
     df = df[~df["group"].isin(reserved)]
     bounds = np.cumsum([config.ratios[s] for s in SPLITS])
     if config.assignment == "hash":
@@ -187,6 +213,8 @@ def split(df: pd.DataFrame, config: SplitConfig) -> tuple[pd.DataFrame, pd.DataF
         df = oversample(df)
     check_conservation(STAGE, inputs, df["id"], rejected["id"])
     report = {
+        "groups": int(df["group"].nunique()),
+        "assignment_units": int(assignment_units(df, config.phash_distance).nunique()),
         "counts": counts(df),
         "leakage": leakage(df, config.phash_distance),
         "class_weights": class_weights(df),
@@ -206,6 +234,11 @@ def link_imagefolder(df: pd.DataFrame, root: Path) -> int:
             name = f"{row['id']}.png" if k == 1 else f"{row['id']}~{k}.png"
             target = root / row["split"] / row["label"] / name
             target.parent.mkdir(parents=True, exist_ok=True)
+            if not os.path.isfile(row["path"]):
+                raise InvariantError(
+                    f"{row['path']} (id {row['id']}) is gone since the stage that wrote it: rebuild "
+                    "that stage's output (dvc repro --force <stage>) and run split again"
+                )
             try:
                 os.link(row["path"], target)
             except OSError:

@@ -224,3 +224,27 @@ def test_no_leak_through_the_real_pipeline_on_the_shared_samples(
     assert out["synthetic"].sum() >= 18
     twins = out[out["origin"].str.contains("maksssksksss410|maksssksksss428")]
     assert len(twins) and twins["split"].nunique() == 1
+
+
+@pytest.mark.parametrize("assignment", ["ordered", "hash"])
+def test_near_duplicates_of_different_groups_share_a_split(assignment):
+    """Masks drawn after dedup can make two faces of different groups alike: each such
+    pair (whole or mirrored pHash within phash_distance) pulls its groups together."""
+    df = data()
+    twins = {}
+    for g in range(0, 60, 3):  # a row of group g gets a pHash 3 bits from one of group g+1
+        a, b = df.index[df["group"] == f"a{g}"][0], df.index[df["group"] == f"a{g + 1}"][0]
+        near = f"{int(df.at[a, 'phash'], 16) ^ 0b111:016x}"
+        df.loc[b, "phash_mirror" if g % 2 else "phash"] = near
+        twins[f"a{g}"] = f"a{g + 1}"
+    config = SplitConfig(ratios=RATIOS, assignment=assignment, holdout={"groups": ["a1"]})
+    out, _, report = split(df, config)
+    split_of = out.groupby("group")["split"].first()
+    assert all(split_of[a] == split_of[b] for a, b in twins.items())
+    assert split_of["a0"] == "test"  # held out with its twin a1
+    assert report["leakage"]["near_duplicate_pairs_crossing_splits"] == 0
+    assert report["assignment_units"] == report["groups"] - len(twins)
+    # without the joining, some pairs would have crossed: the test has teeth
+    plain = split(data(), SplitConfig(ratios=RATIOS, assignment=assignment))[0]
+    apart = plain.groupby("group")["split"].first()
+    assert any(apart[a] != apart[b] for a, b in twins.items())
