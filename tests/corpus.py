@@ -11,6 +11,7 @@ import io
 import os
 import struct
 import zlib
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -39,12 +40,14 @@ def png_header_only(width: int, height: int) -> bytes:
     )
 
 
-def build_corpus(folder: Path, face: np.ndarray) -> dict[str, str | None]:
+def build_corpus(
+    folder: Path, face: np.ndarray, good_faces: Sequence[np.ndarray] = ()
+) -> dict[str, str | None]:
     """Write the corpus into `folder` (RGB uint8 `face` at least 64x64 is the good content);
-    return {relative name: expected reason or None}."""
+    return {relative name: expected reason or None}. With `good_faces`, each good file
+    holds the next of them instead of `face`, so they are not duplicates of each other."""
+    faces = iter(good_faces)
     folder.mkdir(parents=True, exist_ok=True)
-    h, w = face.shape[:2]
-    grey = np.asarray(Image.fromarray(face).convert("L"))
     expected: dict[str, str | None] = {}
 
     def put(name: str, data: bytes, reason: str | None) -> None:
@@ -72,24 +75,27 @@ def build_corpus(folder: Path, face: np.ndarray) -> dict[str, str | None]:
     expected["loop"] = "symlinked_folder"
 
     # awkward but good files
-    def save(name: str, im: Image.Image, **args) -> None:
-        im.save(folder / name, **args)
+    def save(name: str, convert, **args) -> None:
+        rgb = next(faces, face)
+        grey = np.asarray(Image.fromarray(rgb).convert("L"))
+        convert(rgb, grey).save(folder / name, **args)
         expected[name] = None
 
-    save("plain.jpg", Image.fromarray(face), quality=90)
-    save("cmyk.jpg", Image.fromarray(face).convert("CMYK"))
-    save("grey16.png", Image.fromarray(grey.astype(np.uint16) * 257))
-    save("palette_alpha.png", Image.fromarray(face).quantize(64), transparency=0)
-    save("rgba.png", Image.fromarray(np.dstack([face, np.full((h, w), 128, np.uint8)])))
-    save("bilevel.png", Image.fromarray(grey).convert("1"))
-    save("float.tif", Image.fromarray(grey.astype(np.float32)))
-    save("photo.webp", Image.fromarray(face))
-    save("photo.tiff", Image.fromarray(face))
-    save("still.gif", Image.fromarray(face))
-    save("one_pixel.png", Image.fromarray(face[:1, :1]))
+    save("plain.jpg", lambda rgb, _: Image.fromarray(rgb), quality=90)
+    save("cmyk.jpg", lambda rgb, _: Image.fromarray(rgb).convert("CMYK"))
+    save("grey16.png", lambda _, grey: Image.fromarray(grey.astype(np.uint16) * 257))
+    save("palette_alpha.png", lambda rgb, _: Image.fromarray(rgb).quantize(64), transparency=0)
+    save("rgba.png", lambda rgb, _: Image.fromarray(np.dstack([rgb, np.full(rgb.shape[:2], 128, np.uint8)])))
+    save("bilevel.png", lambda _, grey: Image.fromarray(grey).convert("1"))
+    save("float.tif", lambda _, grey: Image.fromarray(grey.astype(np.float32)))
+    save("photo.webp", lambda rgb, _: Image.fromarray(rgb))
+    save("photo.tiff", lambda rgb, _: Image.fromarray(rgb))
+    save("still.gif", lambda rgb, _: Image.fromarray(rgb))
+    save("one_pixel.png", lambda rgb, _: Image.fromarray(rgb[:1, :1]))
     exif = Image.Exif()
     exif[0x0112] = 6  # stored sideways: viewers rotate it 90 degrees clockwise
-    save("exif_rotated.jpg", Image.fromarray(np.ascontiguousarray(np.rot90(face))), exif=exif, quality=95)
-    put("naïve façade 1.png", png, None)
-    put("日本 語.jpg", jpeg, None)
+    sideways = lambda rgb, _: Image.fromarray(np.ascontiguousarray(np.rot90(rgb)))  # noqa: E731
+    save("exif_rotated.jpg", sideways, exif=exif, quality=95)
+    save("naïve façade 1.png", lambda rgb, _: Image.fromarray(rgb))
+    save("日本 語.jpg", lambda rgb, _: Image.fromarray(rgb), quality=90)
     return expected
