@@ -3,7 +3,8 @@
 The faces are real: the 60 UTKFace faces and the Kaggle VOC sample's annotated boxes,
 each varied many times (random crop, scale, small rotation, brightness and colour,
 mirror, JPEG quality) into distinct files in with_mask/ without_mask/
-mask_weared_incorrect/ folders, read in place by the catalog's `local` source. Each stage
+mask_weared_incorrect/ folders, read in place by the catalog's `local` source. Dedup
+verifies no near duplicate (verify_ncc 1.0) so that all of them reach every later stage. Each stage
 runs as its real script in a copy of the project; a sampler adds up the proportional set
 size (PSS, so pages the worker processes share with their parent count once) of the stage
 and all its workers every 0.25 s.
@@ -148,6 +149,10 @@ def main() -> None:
             sources=["local"],
             models=["simple_cnn"],
             download={"local": {"path": str(work / "faces")}},
+            # the faces are variants of ~700 real ones, and dedup would rightly drop most of
+            # them; it still fingerprints and searches all, but verifies none as a copy, so
+            # every stage after it sees the 20,000 too
+            dedup={"verify_ncc": 1.0},
             synthesize={"sources": ["local"]},
             train={"models": {"simple_cnn": {"epochs": 1, "grayscale": False}}},
         )
