@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -92,7 +91,3 @@ def leftovers(folder: Path) -> list[str]:
         for p in folder.rglob("*")
         if p.name.endswith((".tmp", ".old")) and ".git" not in p.parts and ".dvc" not in p.parts
     )
-
-
-def environ(**extra: str) -> dict[str, str]:
-    return {**os.environ, **ENV, **extra}

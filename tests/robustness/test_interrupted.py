@@ -20,7 +20,7 @@ import yaml
 
 from tests.conftest import ROOT
 from tests.fileserver import FileServer
-from tests.project import ENV, STAGES, copy_project, leftovers, outputs, sh, stage_command, tree_digest
+from tests.project import BIN, ENV, STAGES, copy_project, leftovers, outputs, sh, stage_command, tree_digest
 
 pytestmark = pytest.mark.slow
 KILLED = ("ingest", "landmarks", "synthesize", "split")  # the slow ones and every file writer
@@ -75,7 +75,7 @@ def test_two_dvc_repro_at_once_leave_a_consistent_pipeline(reference, tmp_path):
     repo = copy_project(tmp_path, download={"demo": {"lfw_faces": 30}})
     runs = [
         subprocess.Popen(
-            [str(Path(ENV["PATH"].split(":")[0]) / "dvc"), "repro", "split"],
+            [str(BIN / "dvc"), "repro", "split"],
             cwd=repo,
             env=ENV,
             stdout=subprocess.PIPE,
