@@ -22,7 +22,7 @@ from torch import nn
 from torchvision.transforms import v2
 
 from pipeline.atomic import atomic_path
-from pipeline.errors import MasksetError, ModelFileError
+from pipeline.errors import InvariantError, MasksetError, ModelFileError
 from pipeline.manifest import LABELS
 from pipeline.models import build_model
 
@@ -88,11 +88,19 @@ def face_tensor(image: Image.Image, size: int, grayscale: bool) -> torch.Tensor:
 
 
 def load_tensor_cache(paths: list[str], size: int, grayscale: bool) -> torch.Tensor:
-    """(N, C, size, size) uint8: every face decoded and resized once."""
+    """(N, C, size, size) uint8: every face decoded and resized once. The faces were
+    decoded when their stage wrote them, so one that fails now was damaged since: say which
+    and how to rebuild it rather than die in PIL."""
     out = torch.empty((len(paths), 1 if grayscale else 3, size, size), dtype=torch.uint8)
     for i, path in enumerate(paths):
-        with Image.open(path) as im:
-            out[i] = face_tensor(im, size, grayscale)
+        try:
+            with Image.open(path) as im:
+                out[i] = face_tensor(im, size, grayscale)
+        except OSError as exc:
+            raise InvariantError(
+                f"{path} no longer decodes ({exc}); it was readable when its stage wrote it: "
+                "rebuild that stage's output (dvc repro --force <stage>) and train again"
+            ) from None
     return out
 
 

@@ -15,12 +15,14 @@ import pytest
 from PIL import Image
 
 from pipeline.dedup import DedupConfig, dedup
+from pipeline.errors import InvariantError
 from pipeline.filters import FilterConfig, apply_filters
 from pipeline.ingest import IngestConfig, ingest_source
 from pipeline.landmarks import LandmarksConfig, add_landmarks
 from pipeline.sources import load_catalog
 from pipeline.split import SplitConfig, split
 from pipeline.synthesize import SynthesizeConfig, synthesize
+from pipeline.train import load_tensor_cache
 from stages.common import load_params, section, to_config
 from tests.conftest import ROOT
 from tests.corpus import build_corpus
@@ -101,3 +103,10 @@ def test_bad_files_and_damage_between_stages_end_as_reasons_and_good_faces_go_on
     for name, reason in expected.items():
         if reason is None and name not in damaged:
             assert name in reached or name in filtered_out, name
+
+
+def test_training_names_a_face_damaged_after_split(tmp_path, separable):
+    path = Path(separable["path"].iloc[3])
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(InvariantError, match=rf"{path.name} no longer decodes.*dvc repro --force"):
+        load_tensor_cache(list(separable["path"]), 32, grayscale=False)
