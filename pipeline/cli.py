@@ -135,6 +135,14 @@ def main(argv: list[str] | None = None) -> int:
     review.add_argument("--dataset", default=defaults.get("dataset_name", "maskset"))
     review.add_argument("--file", type=Path, default=Path("datasets/corrections.yaml"))
     args = parser.parse_args(argv)
+    try:
+        return _run(args)
+    except MasksetError as exc:  # e.g. a model file that is not ours (pipeline/train.load_model)
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace) -> int:
     if args.command == "corrections":
         return _corrections(args.dataset, args.file)
     if args.command == "sources":
@@ -145,9 +153,6 @@ def main(argv: list[str] | None = None) -> int:
         from pipeline.fiftyone_app import launch
 
         launch(args.dataset, args.port, args.address, args.view)
-    except MasksetError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
     except ValueError as exc:  # FiftyOne: dataset or view not found
         print(f"error: {exc}; run `dvc repro` first", file=sys.stderr)
         return 2

@@ -103,3 +103,13 @@ def test_no_code_path_unpickles_anything():
     # and the check itself sees what it looks for
     sample = "import torch, pickle\ntorch.load(p)\npickle.loads(b)\ntorch.load(p, weights_only=True)\n"
     assert unsafe_loads(ast.parse(sample)) == ["torch.load without weights_only=True", "pickle.loads"]
+
+
+def test_maskset_predict_refuses_a_tampered_model_without_a_traceback(trained, tmp_path, monkeypatch, capsys):
+    from pipeline.cli import main
+
+    marker = tmp_path / "payload_ran"
+    torch.save({"conv.weight": Payload(marker)}, trained / "model.pt")
+    monkeypatch.chdir(tmp_path)
+    assert main(["predict", str(tmp_path / "any.jpg"), "--model", "lenet5"]) == 2
+    assert "not a plain state_dict" in capsys.readouterr().err and not marker.exists()
