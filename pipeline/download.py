@@ -250,17 +250,6 @@ def _local(source: Source, options: dict, target: Path) -> dict:
     return {"root": str(root), "files": len(lines), "links_not_followed": skipped}
 
 
-def data_root(raw: Path) -> Path:
-    """Where ingest reads a downloaded source: its raw folder, or a local source's own folder."""
-    try:
-        record = json.loads((raw / "SOURCE.json").read_text())
-    except (OSError, ValueError) as exc:
-        raise SourceError(
-            f"{raw}/SOURCE.json is missing or broken: rerun `dvc repro -f download@{raw.name}`"
-        ) from exc
-    return Path(record["root"]) if record.get("root") else raw
-
-
 def source_status(catalog: dict[str, Source], enabled: list[str], raw: Path, lock: dict) -> list[dict]:
     """One row per catalog source: what it is, whether params enable it, what is on disk."""
     rows = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -143,3 +144,14 @@ def get_source(catalog: dict[str, Source], key: str) -> Source:
     if key not in catalog:
         raise SourceError(f"unknown source {key!r}; the catalog has {sorted(catalog)}")
     return catalog[key]
+
+
+def data_root(raw: Path) -> Path:
+    """Where ingest reads a downloaded source: its raw folder, or a local source's own folder."""
+    try:
+        record = json.loads((raw / "SOURCE.json").read_text())
+    except (OSError, ValueError) as exc:
+        raise SourceError(
+            f"{raw}/SOURCE.json is missing or broken: rerun `dvc repro -f download@{raw.name}`"
+        ) from exc
+    return Path(record["root"]) if record.get("root") else raw

@@ -8,11 +8,10 @@ import pandas as pd
 
 from pipeline.atomic import atomic_dir
 from pipeline.corrections import apply_corrections, load_corrections
-from pipeline.download import data_root
 from pipeline.errors import SourceError
 from pipeline.ingest import IngestConfig, ingest_source, join_copies
 from pipeline.manifest import new_rejected
-from pipeline.sources import get_source, load_catalog
+from pipeline.sources import data_root, get_source, load_catalog
 from stages.common import (
     CATALOG_FILE,
     load_params,

@@ -5,8 +5,8 @@ from pathlib import Path
 import pandas as pd
 
 from pipeline.atomic import write_json
-from pipeline.download import data_root
 from pipeline.manifest import read_manifest, read_rejected
+from pipeline.sources import data_root
 from pipeline.train import load_model
 from stages.common import load_params, run, section
 

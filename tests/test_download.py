@@ -18,11 +18,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline.download import Places, data_root, fetch_source
+from pipeline.download import Places, fetch_source
 from pipeline.errors import SourceError
 from pipeline.fetch.http import HttpConfig
 from pipeline.ingest import IngestConfig, ingest_source
-from pipeline.sources import parse_source
+from pipeline.sources import data_root, parse_source
 from tests.conftest import ROOT
 from tests.fileserver import FakeKaggle, FileServer, can_bind
 
