@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -12,6 +13,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from pipeline.errors import MasksetError
 
@@ -79,7 +82,26 @@ def atomic_dir(path: Path) -> Iterator[Path]:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+def _plain(value: Any) -> Any:
+    """`value` with numpy scalars and arrays as Python values and every NaN or infinity as
+    None: Python's json writes those as `NaN`, which strict parsers (browsers, jq, DVC's
+    plots page) refuse, so one missing number would make a whole report unreadable."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | np.ndarray):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def json_text(data: Any) -> str:
+    """Sorted, indented, strictly valid JSON (stable diffs for `dvc metrics`)."""
+    return json.dumps(_plain(data), indent=2, sort_keys=True, default=str, allow_nan=False) + "\n"
+
+
 def write_json(data: Any, path: Path) -> None:
-    """Write `data` as sorted, indented JSON, atomically (stable diffs for `dvc metrics`)."""
     with atomic_path(Path(path)) as tmp:
-        tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+        tmp.write_text(json_text(data))

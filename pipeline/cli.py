@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 import yaml
 
+from pipeline.atomic import json_text
 from pipeline.errors import MasksetError
 
 
@@ -38,7 +38,7 @@ def _sources(as_json: bool) -> int:
         print(f"error: {exc} (run maskset sources from the project folder)", file=sys.stderr)
         return 2
     if as_json:
-        print(json.dumps(rows, indent=2))
+        print(json_text(rows), end="")
         return 0
     print(f"{'':2}{'source':28}{'kind':8}{'downloaded':14}{'pinned':8}published / licence")
     for row in rows:
@@ -84,7 +84,7 @@ def _predict(args: argparse.Namespace) -> int:
         return 2
     results = predict_files(args.images, model_dir, args.out, detector=args.detector, upsample=args.upsample)
     if args.json:
-        print(json.dumps(results, indent=2))
+        print(json_text(results), end="")
         return 0
     for result in results:
         if "error" in result:

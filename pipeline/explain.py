@@ -95,10 +95,10 @@ def explain(
             if points is not None and row.get("width")
             else float("nan")
         )
+        known = not np.isnan(share)
         verdict = "right" if row["correct"] else "WRONG"
-        caption = (
-            f"{verdict} {row['label']}->{row['prediction']} {row['confidence']:.2f} mask-area {share:.2f}"
-        )
+        area = f"mask-area {share:.2f}" if known else "mask-area n/a (no landmarks)"
+        caption = f"{verdict} {row['label']}->{row['prediction']} {row['confidence']:.2f} {area}"
         panels.append(_panel(colour[k].permute(1, 2, 0).numpy(), heat, caption))
         summary.append(
             {
@@ -107,7 +107,7 @@ def explain(
                 "label": row["label"],
                 "prediction": row["prediction"],
                 "confidence": float(row["confidence"]),
-                "mask_region_share": share,
+                "mask_region_share": share if known else None,
             }
         )
     return panels, summary

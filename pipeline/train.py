@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,8 +21,9 @@ from PIL import Image
 from sklearn.metrics import f1_score
 from torch import nn
 from torchvision.transforms import v2
+from tqdm import tqdm
 
-from pipeline.atomic import atomic_path
+from pipeline.atomic import atomic_path, write_json
 from pipeline.errors import InvariantError, MasksetError, ModelFileError
 from pipeline.manifest import LABELS
 from pipeline.models import build_model
@@ -172,6 +174,31 @@ def predict_logits(
         )
 
 
+BN_IMAGES = 4096  # train faces BatchNorm statistics are recomputed from (a seeded sample beyond)
+
+
+def has_batch_norm(model: nn.Module) -> bool:
+    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
+
+
+def recompute_bn_stats(
+    model: nn.Module, images: torch.Tensor, how: str, generator: torch.Generator, batch_size: int = 64
+) -> None:
+    """Set every BatchNorm layer's running mean and variance to the train faces' own, as
+    averages over batches (torch's update_bn). Torchvision's momentum (0.01 for MobileNetV3,
+    0.1 elsewhere) leaves them far from the weights' statistics after a few hundred steps, so
+    eval mode, which uses them, can predict one class for every face while train mode scores
+    well. Unaugmented faces, so evaluation sees the statistics of what it will be given."""
+    if not len(images):
+        return
+    rows = torch.randperm(len(images), generator=generator)[:BN_IMAGES].sort().values
+    chunks = [rows[i : i + batch_size] for i in range(0, len(rows), batch_size)]
+    if len(chunks) > 1 and len(chunks[-1]) == 1:  # BatchNorm cannot take one value per channel
+        chunks.pop()
+    with torch.no_grad():
+        torch.optim.swa_utils.update_bn((normalise(images[c], how) for c in chunks), model)
+
+
 def _optimizer(params, config: TrainConfig) -> torch.optim.Optimizer:
     if config.optimizer == "adam":
         return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
@@ -194,6 +221,26 @@ def _epoch_order(draws: torch.Tensor, labels: torch.Tensor, config: TrainConfig,
         weights = 1.0 / per_class[labels[draws]]
         return draws[torch.multinomial(weights, len(draws), replacement=True, generator=generator)]
     return draws[torch.randperm(len(draws), generator=generator)]
+
+
+def validation_metrics(
+    model: nn.Module, x_val: torch.Tensor, y_val: torch.Tensor, config: TrainConfig
+) -> dict:
+    """Eval-mode loss, accuracy and macro F1 on the val faces (NaN and 0 with none)."""
+    if not len(y_val):
+        return {"val_loss": float("nan"), "val_accuracy": float("nan"), "val_f1_macro": 0.0}
+    logits = predict_logits(model, x_val, config.normalize)
+    pred = logits.argmax(1).numpy()
+    return {
+        "val_loss": float(nn.functional.cross_entropy(logits, y_val)),
+        "val_accuracy": float((pred == y_val.numpy()).mean()),
+        "val_f1_macro": float(f1_score(y_val.numpy(), pred, average="macro", zero_division=0)),
+    }
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(round(seconds), 60)
+    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
 
 
 def train(
@@ -227,6 +274,7 @@ def train(
     phases = [(config.head_epochs, model.head.parameters())] if config.head_epochs else []
     phases.append((config.epochs - config.head_epochs, model.parameters()))
     augment = augmenter(config.augment, config.image_size)
+    batch_norm = has_batch_norm(model)
     generator = torch.Generator().manual_seed(config.seed)
     best_f1, best_state, best_epoch, seen, started = -1.0, None, 0, 0, time.perf_counter()
     epoch, stale = 0, 0
@@ -236,8 +284,11 @@ def train(
         for _ in range(phase_epochs):
             if config.patience and stale >= config.patience:
                 break
-            model.train()
             order = _epoch_order(draws, y_train, config, generator)
+            progress = tqdm(
+                total=len(order), desc=f"epoch {epoch + 1}", unit="img", leave=False, disable=None
+            )
+            model.train()
             total = 0.0
             for start in range(0, len(order), config.batch_size):
                 idx = order[start : start + config.batch_size]
@@ -247,30 +298,33 @@ def train(
                 loss.backward()
                 opt.step()
                 total += loss.item() * len(idx)
-                seen += len(idx)
+                progress.update(len(idx))
+            progress.close()
+            seen += len(order)
             if scheduler is not None:
                 scheduler.step()
-            logits = predict_logits(model, x_val, config.normalize)
-            val_loss = float(nn.functional.cross_entropy(logits, y_val)) if len(y_val) else float("nan")
-            pred = logits.argmax(1).numpy() if len(y_val) else np.array([])
-            val_f1 = (
-                float(f1_score(y_val.numpy(), pred, average="macro", zero_division=0)) if len(y_val) else 0.0
-            )
-            log(
-                {
-                    "train_loss": total / max(len(order), 1),
-                    "val_loss": val_loss,
-                    "val_accuracy": float((pred == y_val.numpy()).mean()) if len(y_val) else float("nan"),
-                    "val_f1_macro": val_f1,
-                    "lr": opt.param_groups[0]["lr"],
-                }
-            )
-            if val_f1 > best_f1:
-                best_f1, best_epoch, stale = val_f1, epoch, 0
+            if batch_norm:
+                recompute_bn_stats(
+                    model, x_train, config.normalize, torch.Generator().manual_seed(config.seed)
+                )
+            metrics = {
+                "train_loss": total / max(len(order), 1),
+                **validation_metrics(model, x_val, y_val, config),
+            }
+            if metrics["val_f1_macro"] > best_f1:
+                best_f1, best_epoch, stale = metrics["val_f1_macro"], epoch, 0
                 best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
             else:
                 stale += 1
+            log(metrics | {"lr": opt.param_groups[0]["lr"], "best_val_f1_macro": best_f1})
             epoch += 1
+            elapsed = time.perf_counter() - started
+            tqdm.write(
+                f"epoch {epoch}/{config.epochs}: train_loss {metrics['train_loss']:.4f}, "
+                f"val_f1_macro {metrics['val_f1_macro']:.3f} (kept: epoch {best_epoch + 1}, {best_f1:.3f}), "
+                f"{seen / elapsed:.0f} images/s, ETA {_duration(elapsed / epoch * (config.epochs - epoch))}",
+                file=sys.stderr,
+            )
     model.load_state_dict(best_state)
     meta = {
         "arch": config.arch,
@@ -301,8 +355,7 @@ def save_model(model: nn.Module, meta: dict, directory: Path) -> None:
     else:
         with atomic_path(directory / "model.pt") as tmp:
             torch.save(model.state_dict(), tmp)
-    with atomic_path(directory / "meta.json") as tmp:
-        tmp.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+    write_json(meta, directory / "meta.json")
 
 
 def load_model(directory: Path) -> tuple[nn.Module, dict]:

@@ -1,5 +1,6 @@
 """train@<model>: fit one model of `train.models` on the split, logging curves with dvclive."""
 
+import math
 import sys
 from pathlib import Path
 
@@ -26,14 +27,23 @@ def main() -> None:
     }
     config = to_config(TrainConfig, values, f"train.models.{name}")
     df = read_manifest(Path("datasets/split/manifest.parquet"))
+    history: list[dict[str, float]] = []
     with Live(dir=f"dvclive/train/{name}", dvcyaml=None, save_dvc_exp=False) as live:
 
         def log(metrics: dict[str, float]) -> None:
+            history.append(metrics)
             for key, value in metrics.items():
-                live.log_metric(key, value)
+                if math.isfinite(value):  # no val faces: no val loss, and no NaN in the JSON
+                    live.log_metric(key, value)
             live.next_step()
 
         model, meta = (train_svm if config.arch == "svm" else train)(df, config, log)
+        # `dvc metrics show` reads this summary: the kept model's epoch, not the last one
+        kept = meta.get("best_epoch", 0)
+        live.summary = {k: v for k, v in history[kept].items() if math.isfinite(v)} | {
+            "kept_epoch": kept,
+            "epochs_run": len(history),
+        }
     with atomic_dir(Path("models") / name) as staging:
         save_model(model, meta, staging)
     speed = f", {meta['train_images_per_second']:.0f} images/s" if "train_images_per_second" in meta else ""

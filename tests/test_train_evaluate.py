@@ -47,19 +47,23 @@ def test_oversampled_rows_are_drawn_as_often_as_split_says(separable):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("arch", [*sorted(ARCHITECTURES), *sorted(TORCHVISION), "svm"])
-def test_every_model_trains_an_epoch_and_round_trips(arch, separable, tmp_path):
+def test_every_model_learns_in_eval_mode_and_round_trips(arch, separable, tmp_path):
+    """Bright vs dark faces, a few epochs: every model, in eval mode (BatchNorm's running
+    statistics, not the batch's), must beat the majority class on faces it never trained on."""
     size = SIZES.get(arch, 32 if arch in ARCHITECTURES or arch == "svm" else 64)
-    config = TrainConfig(arch=arch, image_size=size, epochs=1, batch_size=16, svm={"C": [1.0], "pca": 10})
+    config = TrainConfig(arch=arch, image_size=size, epochs=3, batch_size=8, svm={"C": [1.0], "pca": 10})
     logged = []
     model, meta = (train_svm if arch == "svm" else train)(separable, config, logged.append)
-    assert len(logged) == 1 and meta["classes"] == ["mask", "no_mask"]
+    assert len(logged) == (1 if arch == "svm" else 3) and meta["classes"] == ["mask", "no_mask"]
     save_model(model, meta, tmp_path / arch)
     loaded, meta2 = load_model(tmp_path / arch)
     before, after = predictions(model, meta, separable), predictions(loaded, meta2, separable)
     assert len(after) == len(separable)
     assert np.allclose(before["prob_mask"], after["prob_mask"], atol=1e-5)
-    if arch == "svm":  # bright vs dark faces: a PCA + SVM must separate them
-        assert after["correct"].mean() > 0.9 and meta["cv_folds"] >= 2
+    unseen = after[after["split"] != "train"]
+    majority = unseen["label"].value_counts(normalize=True).max()
+    assert unseen["correct"].mean() >= majority + 0.25, unseen["prediction"].value_counts().to_dict()
+    assert unseen["prediction"].nunique() == 2  # not a constant predictor
 
 
 def test_pretrained_weights_offline_fail_with_what_to_do(tmp_path, monkeypatch):
