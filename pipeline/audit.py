@@ -113,11 +113,54 @@ def _bootstrap_interval(correct: np.ndarray, rng: np.random.Generator, n: int) -
     return [float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))]
 
 
+# metric -> (which faces it is a rate over, what counts): accuracy over all, FPR over the
+# faces without a mask (reported as masked), FNR over the masked ones (reported as not)
+RATES = {
+    "accuracy": (lambda truth: np.ones_like(truth), lambda truth, guess: truth == guess),
+    "fpr": (lambda truth: ~truth, lambda truth, guess: guess),
+    "fnr": (lambda truth: truth, lambda truth, guess: ~guess),
+}
+
+
+def _bootstrap_rates(hits: np.ndarray, rng: np.random.Generator, n: int) -> np.ndarray:
+    return hits[rng.integers(0, len(hits), (n, len(hits)))].mean(axis=1)
+
+
+def rate_gaps(
+    truth: np.ndarray, guess: np.ndarray, groups: np.ndarray, config: AuditConfig, rng: np.random.Generator
+) -> dict:
+    """For each rate, the gap between the groups with the highest and the lowest, over
+    groups with at least min_group_n faces the rate is taken over (negatives for FPR,
+    positives for FNR; `unknown` left out), with a 95% bootstrap interval of that gap from
+    resampling each group's faces. A gap counts as a finding only where the interval
+    excludes 0: between groups of ten faces a large gap is often just noise."""
+    gaps = {}
+    for metric, (over, hit) in RATES.items():
+        hits = {}
+        for group in sorted(set(groups) - {"unknown"}):
+            members = (groups == group) & over(truth)
+            if members.sum() >= config.min_group_n:
+                hits[group] = hit(truth[members], guess[members]).astype(float)
+        if len(hits) < 2:
+            continue
+        high = max(hits, key=lambda g: (hits[g].mean(), g))
+        low = min(hits, key=lambda g: (hits[g].mean(), g))
+        spread = _bootstrap_rates(hits[high], rng, config.bootstrap) - _bootstrap_rates(
+            hits[low], rng, config.bootstrap
+        )
+        gaps[metric] = {
+            "gap": float(hits[high].mean() - hits[low].mean()),
+            "ci95": [float(np.percentile(spread, 2.5)), float(np.percentile(spread, 97.5))],
+            "groups": [str(high), str(low)],
+            "n": [len(hits[high]), len(hits[low])],
+        }
+    return gaps
+
+
 def group_metrics(preds: pd.DataFrame, groups: pd.DataFrame, column: str, config: AuditConfig) -> dict:
     """fairlearn's MetricFrame on the test split: accuracy, false positive and false negative
     rate of `mask` (a mask reported where there is none; a mask missed) per group of `column`,
-    with bootstrap intervals for accuracy and the largest gap between groups of min_group_n+
-    faces (`unknown` left out of the gaps)."""
+    with bootstrap intervals for accuracy, and the largest gap of each rate (rate_gaps)."""
     test = preds[preds["split"] == "test"].drop(columns=list(ATTRIBUTES), errors="ignore")
     test = test.merge(groups[["id", column]], on="id")
     if test.empty:
@@ -140,15 +183,16 @@ def group_metrics(preds: pd.DataFrame, groups: pd.DataFrame, column: str, config
             **{k: float(v) for k, v in row.items()},
             "accuracy_ci95": _bootstrap_interval(correct[members], rng, config.bootstrap),
         }
-    compared = frame.by_group.loc[
-        [g for g in frame.by_group.index if g != "unknown" and per_group[str(g)]["n"] >= config.min_group_n]
-    ]
-    gaps = (
-        {k: float(compared[k].max() - compared[k].min()) for k in compared.columns}
-        if len(compared) > 1
-        else {}
+    return {"per_group": per_group, "gaps": rate_gaps(truth, guess, test[column].to_numpy(), config, rng)}
+
+
+def gap_text(metric: str, gap: dict) -> str:
+    (high, low), (n_high, n_low) = gap["groups"], gap["n"]
+    lo, hi = gap["ci95"]
+    return (
+        f"{metric} differs by {gap['gap']:.2f} ({high} n={n_high} vs {low} n={n_low}, "
+        f"95% interval {lo:.2f} to {hi:.2f})"
     )
-    return {"per_group": per_group, "gaps": gaps}
 
 
 def warnings_for(report: dict, config: AuditConfig) -> list[str]:
@@ -171,8 +215,8 @@ def warnings_for(report: dict, config: AuditConfig) -> list[str]:
     for model, columns in report["models"].items():
         for column, result in columns.items():
             for metric, gap in result["gaps"].items():
-                if gap > config.max_gap:
-                    found.append(f"{model}: {metric} differs by {gap:.2f} between {column} groups")
+                if gap["gap"] > config.max_gap and gap["ci95"][0] > 0:
+                    found.append(f"{model}: {gap_text(metric, gap)} between {column} groups")
     return found
 
 
@@ -265,7 +309,7 @@ def _model_table(result: dict) -> str:
         for group, m in result["per_group"].items()
     }
     gaps = (
-        ", ".join(f"{k} {v:.3f}" for k, v in result["gaps"].items()) or "too few faces per group to compare"
+        "; ".join(gap_text(k, v) for k, v in result["gaps"].items()) or "too few faces per group to compare"
     )
     return _table(rows, ["n", "accuracy", "95% interval", "FPR", "FNR"]) + f"<p>largest gaps: {gaps}</p>"
 

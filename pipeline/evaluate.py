@@ -55,25 +55,44 @@ def predictions(model: nn.Module, meta: dict, df: pd.DataFrame, batch_size: int 
 
 
 def classification_metrics(truth: pd.Series, pred: pd.Series, classes: list[str]) -> dict:
-    """Accuracy, per-class and macro precision / recall / F1, and support."""
+    """Accuracy, per-class and macro precision / recall / F1, and support. Macro averages
+    run over the classes present in `truth` (`macro_over`): a slice without a class has no
+    recall or F1 for it, and counting those as 0 would halve a perfect two-class score. A
+    class that is absent gets recall and F1 None (undefined), precision only if predicted."""
     if not len(truth):
         return {"n": 0}
-    p, r, f, s = precision_recall_fscore_support(truth, pred, labels=classes, zero_division=0)
+    p, r, f, s = precision_recall_fscore_support(truth, pred, labels=classes, zero_division=np.nan)
+    present = [c for i, c in enumerate(classes) if s[i] > 0]
+    keep = s > 0
     return {
         "n": len(truth),
         "accuracy": float(accuracy_score(truth, pred)),
-        "precision_macro": float(p.mean()),
-        "recall_macro": float(r.mean()),
-        "f1_macro": float(f.mean()),
+        "precision_macro": float(np.nan_to_num(p[keep]).mean()),  # a present class never predicted: 0
+        "recall_macro": float(r[keep].mean()),
+        "f1_macro": float(np.nan_to_num(f[keep]).mean()),
+        "macro_over": present,
         "per_class": {
             c: {
-                "precision": float(p[i]),
-                "recall": float(r[i]),
-                "f1": float(f[i]),
+                "precision": None if np.isnan(p[i]) else float(p[i]),
+                "recall": float(r[i]) if s[i] else None,
+                "f1": float(np.nan_to_num(f[i])) if s[i] else None,
                 "support": int(s[i]),
             }
             for i, c in enumerate(classes)
         },
+    }
+
+
+def left_out(preds: pd.DataFrame, classes: list[str]) -> dict:
+    """Test rows whose label the model cannot predict (trained on fewer classes than the
+    split holds): counted and named, since scoring them would be wrong and dropping them
+    silently would make the test set look like something it is not."""
+    test = preds[preds["split"] == "test"]
+    out = test[~test["label"].isin(classes)]
+    return {
+        "n": len(out),
+        "by_label": {str(k): int(v) for k, v in out["label"].value_counts().sort_index().items()},
+        "reason": f"label not among the model's classes {classes}" if len(out) else None,
     }
 
 
@@ -110,6 +129,7 @@ def evaluate(
     config = config or EvaluateConfig()
     test = preds[(preds["split"] == "test") & preds["label"].isin(classes)]
     metrics = classification_metrics(test["label"], test["prediction"], classes)
+    metrics["left_out"] = left_out(preds, classes)
     metrics["per_source"] = {
         source: classification_metrics(part["label"], part["prediction"], classes)
         for source, part in test.groupby("source")

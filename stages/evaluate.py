@@ -41,8 +41,17 @@ def main() -> None:
     shares = [r["mask_region_share"] for r in summary if r["correct"] and r["mask_region_share"] is not None]
     metrics["occlusion_mask_region_share"] = float(np.mean(shares)) if shares else None
     write_json(metrics, out / "metrics.json")
+    dropped = metrics["left_out"]
+    skipped = (
+        f" ({dropped['n']} test rows left out, {dropped['reason']}: "
+        + ", ".join(f"{k}={v}" for k, v in dropped["by_label"].items())
+        + ")"
+        if dropped["n"]
+        else ""
+    )
     print(
-        f"evaluate@{name}: test n={metrics['n']} accuracy={metrics.get('accuracy', float('nan')):.3f} "
+        f"evaluate@{name}: test n={metrics['n']}{skipped} "
+        f"accuracy={metrics.get('accuracy', float('nan')):.3f} "
         f"f1_macro={metrics.get('f1_macro', float('nan')):.3f}, "
         f"{len(tables['misclassified'])} misclassified, {len(panels)} heatmaps in {out / 'explain'}"
     )

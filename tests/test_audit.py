@@ -141,8 +141,36 @@ def test_per_group_rates_match_their_definitions():
     dark = result["per_group"]["dark"]
     assert dark["accuracy"] == 0.5 and dark["fnr"] == 1.0 and dark["fpr"] == 0.0
     assert dark["accuracy_ci95"][0] < 0.5 < dark["accuracy_ci95"][1]
-    assert result["gaps"]["fnr"] == 1.0 and result["gaps"]["accuracy"] == 0.5
-    assert any("fnr differs by 1.00 between skin_tone_bin groups" in w for w in report["warnings"])
+    assert result["gaps"]["fnr"]["gap"] == 1.0 and result["gaps"]["accuracy"]["gap"] == 0.5
+    assert result["gaps"]["fnr"]["groups"] == ["dark", "light"] and result["gaps"]["fnr"]["n"] == [10, 10]
+    assert result["gaps"]["fnr"]["ci95"] == [1.0, 1.0] and "fpr" in result["gaps"]
+    assert any(
+        "fnr differs by 1.00 (dark n=10 vs light n=10, 95% interval 1.00 to 1.00) between skin_tone_bin" in w
+        for w in report["warnings"]
+    )
+
+
+def test_a_gap_between_small_groups_whose_interval_spans_zero_is_not_a_finding():
+    """Ten faces a group, 7 vs 4 right: a 0.3 accuracy gap the bootstrap cannot tell from 0."""
+    tones = _tones([("mask", "light"), ("mask", "dark")], 10)
+    preds = tones[["id", "split", "label"]].copy()
+    right = {"light": 7, "dark": 4}
+    rank = tones.groupby("skin_tone_bin").cumcount()
+    preds["prediction"] = np.where(rank < tones["skin_tone_bin"].map(right), "mask", "no_mask")
+    preds["correct"] = preds["prediction"] == preds["label"]
+    report = findings(tones, {"toy": preds}, AuditConfig(bootstrap=500))
+    gap = report["models"]["toy"]["skin_tone_bin"]["gaps"]["accuracy"]
+    assert gap["gap"] == pytest.approx(0.3) and gap["ci95"][0] <= 0 < gap["ci95"][1]
+    assert not any("differs" in w for w in report["warnings"])
+    # the same rates over ten times the faces are a finding
+    big = _tones([("mask", "light"), ("mask", "dark")], 100)
+    rank = big.groupby("skin_tone_bin").cumcount()
+    big_preds = big[["id", "split", "label"]].assign(
+        prediction=np.where(rank < big["skin_tone_bin"].map({"light": 70, "dark": 40}), "mask", "no_mask")
+    )
+    big_preds["correct"] = big_preds["prediction"] == big_preds["label"]
+    warnings = findings(big, {"toy": big_preds}, AuditConfig(bootstrap=500))["warnings"]
+    assert any("accuracy differs by 0.30 (light n=100 vs dark n=100" in w for w in warnings)
 
 
 @pytest.mark.skipif(browser.CHROMIUM is None, reason="Debian chromium not installed (see the README)")

@@ -129,6 +129,43 @@ def test_metrics_match_scikit_learn():
     )
 
 
+def test_macro_scores_average_over_the_classes_present_in_the_slice():
+    """A source holding two of three classes: its two perfect-ish classes give the macro, not
+    an absent third scored 0 (0.75 here, not 0.50)."""
+    truth = pd.Series(["mask", "mask", "no_mask", "no_mask"])
+    pred = pd.Series(["mask", "mask", "no_mask", "mask"])
+    classes = ["mask", "no_mask", "incorrect_mask"]
+    m = classification_metrics(truth, pred, classes)
+    assert m["macro_over"] == ["mask", "no_mask"]
+    assert m["f1_macro"] == pytest.approx(f1_score(truth, pred, average="macro"))
+    assert m["recall_macro"] == pytest.approx(0.75)
+    assert m["per_class"]["incorrect_mask"] == {"precision": None, "recall": None, "f1": None, "support": 0}
+    # a present class the model never predicts still counts, with precision and F1 0
+    never = classification_metrics(truth, pd.Series(["mask"] * 4), classes)
+    assert never["per_class"]["no_mask"]["f1"] == 0.0 and never["f1_macro"] == pytest.approx(1 / 3)
+
+
+def test_test_rows_of_a_label_the_model_lacks_are_counted_not_dropped_silently():
+    preds = pd.DataFrame(
+        {
+            "id": list("abcde"),
+            "split": ["test", "test", "test", "test", "train"],
+            "source": "s",
+            "label": ["mask", "no_mask", "incorrect_mask", "incorrect_mask", "incorrect_mask"],
+            "synthetic": False,
+            "prediction": ["mask", "no_mask", "mask", "no_mask", "mask"],
+            "prob_mask": [0.9, 0.2, 0.8, 0.3, 0.7],
+            "prob_no_mask": [0.1, 0.8, 0.2, 0.7, 0.3],
+        }
+    )
+    preds["confidence"] = preds[["prob_mask", "prob_no_mask"]].max(axis=1)
+    preds["correct"] = preds["label"] == preds["prediction"]
+    metrics, _ = evaluate(preds, ["mask", "no_mask"])
+    assert metrics["n"] == 2 and metrics["accuracy"] == 1.0
+    assert metrics["left_out"]["n"] == 2 and metrics["left_out"]["by_label"] == {"incorrect_mask": 2}
+    assert "not among the model's classes" in metrics["left_out"]["reason"]
+
+
 def test_evaluate_uses_test_rows_only():
     preds = pd.DataFrame(
         {
