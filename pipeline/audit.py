@@ -21,11 +21,8 @@ from fairlearn.metrics import MetricFrame, false_negative_rate, false_positive_r
 from scipy.stats.contingency import association
 from sklearn.metrics import accuracy_score
 
-from pipeline.images import ImageRejected, load_rgb
-from pipeline.landmarks import points_of
 from pipeline.manifest import LABELS, SPLITS, Label
-from pipeline.parallel import parallel_map
-from pipeline.skin_tone import ITA_BINS, estimate
+from pipeline.skin_tone import ITA_BINS, TONE_COLUMNS
 
 BINS = [name for name, _ in ITA_BINS] + ["unknown"]
 MIN_KNOWN_FOR_ASSOCIATION = 20
@@ -43,37 +40,12 @@ class AuditConfig:
     min_group_n: int = 5  # groups with fewer test faces are shown but not compared
     bootstrap: int = 200  # resamples for the per-group confidence intervals
     seed: int = 0
-    workers: int = 2
 
 
 def age_band(age: object) -> str:
     if age is None or pd.isna(age):
         return "unknown"
     return [name for low, name in AGE_BANDS if int(age) >= low][-1]
-
-
-def _tone_of(row: dict) -> dict:
-    points = points_of(pd.Series(row))
-    try:
-        rgb = load_rgb(row["path"])
-    except ImageRejected as exc:
-        return {"skin_tone_bin": "unknown", "skin_tone_error": exc.reason}
-    tone = estimate(rgb, points)
-    return {
-        "skin_tone_ita": tone.ita,
-        "skin_tone_bin": tone.bin,
-        "monk_tone": tone.monk,
-        "skin_tone_error": tone.error,
-    }
-
-
-def add_skin_tone(df: pd.DataFrame, config: AuditConfig) -> pd.DataFrame:
-    rows = df[["path", "landmarks"]].to_dict("records")
-    tones = list(parallel_map(_tone_of, rows, workers=config.workers, desc="skin tone"))
-    out = df.copy()
-    for column in ("skin_tone_ita", "skin_tone_bin", "monk_tone", "skin_tone_error"):
-        out[column] = [t.get(column) for t in tones]
-    return out
 
 
 def attribute_frame(tones: pd.DataFrame) -> pd.DataFrame:
@@ -223,11 +195,16 @@ def warnings_for(report: dict, config: AuditConfig) -> list[str]:
 def audit(
     df: pd.DataFrame, predictions: dict[str, pd.DataFrame], config: AuditConfig
 ) -> tuple[dict, pd.DataFrame]:
-    """(report, per-row skin tone table)."""
-    tones = add_skin_tone(df, config)
-    return findings(tones, predictions, config), tones[
-        ["id", "split", "label", "source", "skin_tone_ita", "skin_tone_bin", "monk_tone", "skin_tone_error"]
-    ]
+    """(report, per-row skin tone table). Skin tone is the landmarks stage's (one value per
+    face for evaluation, inspection and here); a manifest built before it had none."""
+    tones = df.copy()
+    if "skin_tone_bin" not in tones or tones["skin_tone_bin"].isna().all():
+        tones = tones.assign(skin_tone_bin="unknown", skin_tone_error="not_measured(rerun landmarks)")
+    for column in TONE_COLUMNS:
+        if column not in tones:
+            tones[column] = None
+    tones["skin_tone_bin"] = tones["skin_tone_bin"].fillna("unknown")
+    return findings(tones, predictions, config), tones[["id", "split", "label", "source", *TONE_COLUMNS]]
 
 
 def findings(tones: pd.DataFrame, predictions: dict[str, pd.DataFrame], config: AuditConfig) -> dict:

@@ -1,4 +1,5 @@
-"""Landmarks: dlib's 68 points once per face, cached in the manifest for synthesis and audit.
+"""Landmarks: dlib's 68 points once per face, cached in the manifest for synthesis and audit,
+and the skin tone those points locate (pipeline/skin_tone.py), so every later stage shares it.
 
 Every face here is a crop whose face position is roughly known (ingest cut it from a box
 plus a margin; aligned sources are centred faces), so the shape predictor runs on that
@@ -24,6 +25,7 @@ from pipeline.faces import Box, detect_faces, landmarks_68
 from pipeline.images import ImageRejected, load_rgb
 from pipeline.manifest import check_conservation, reject_rows
 from pipeline.parallel import parallel_map
+from pipeline.skin_tone import TONE_COLUMNS, SkinTone, estimate, tone_columns
 
 STAGE = "landmarks"
 
@@ -148,8 +150,8 @@ def face_landmarks(path: str, config: LandmarksConfig) -> dict:
         error = f"unstable_fit(shift={shift:.3f})"
     columns = {"landmark_method": method, "landmark_shift": shift, "landmark_error": error}
     if error:
-        return columns
-    return columns | {"landmarks": points.ravel().tolist()}
+        return columns | tone_columns(SkinTone(None, "unknown", None, f"no_landmarks({error})"))
+    return columns | {"landmarks": points.ravel().tolist()} | tone_columns(estimate(rgb, points))
 
 
 def add_landmarks(df: pd.DataFrame, config: LandmarksConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -161,7 +163,7 @@ def add_landmarks(df: pd.DataFrame, config: LandmarksConfig) -> tuple[pd.DataFra
     results = list(parallel_map(work, list(df["path"]), workers=config.workers, desc="landmarks"))
     unreadable = np.array(["reason" in r for r in results], dtype=bool)
     out = df[~unreadable].copy()
-    for column in ("landmarks", "landmark_method", "landmark_shift", "landmark_error"):
+    for column in ("landmarks", "landmark_method", "landmark_shift", "landmark_error", *TONE_COLUMNS):
         out[column] = [r.get(column) for r, bad in zip(results, unreadable, strict=True) if not bad]
     failed = [r for r, bad in zip(results, unreadable, strict=True) if bad]
     reasons, details = [r["reason"] for r in failed], [r["detail"] for r in failed]

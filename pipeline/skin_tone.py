@@ -99,3 +99,12 @@ def estimate(rgb: np.ndarray, points: np.ndarray | None, min_pixels: int = 30) -
     median = np.median(np.concatenate(usable), axis=0)
     monk = int(np.argmin(np.linalg.norm(MONK_LAB - median, axis=1))) + 1
     return SkinTone(ita, ita_bin(ita), monk)
+
+
+# the manifest columns a tone fills (pipeline/manifest.py), set once per face by the
+# landmarks stage so that evaluation, inspection and the audit all group by the same values
+TONE_COLUMNS = ("skin_tone_ita", "skin_tone_bin", "monk_tone", "skin_tone_error")
+
+
+def tone_columns(tone: SkinTone) -> dict:
+    return dict(zip(TONE_COLUMNS, (tone.ita, tone.bin, tone.monk, tone.error), strict=True))

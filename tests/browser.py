@@ -26,24 +26,50 @@ HEADLESS = [
 ]
 
 
-def render(url: str, screenshot: str, ready=lambda dom: True, attempts: int = 5) -> str:
-    """The page's DOM after its scripts ran, once `ready(dom)` holds (a single-page app may
-    still be fetching its data when the first load settles: it is loaded again, up to
-    `attempts` times); a screenshot of that state is kept in test-artifacts/."""
+def title_of(dom: str) -> str:
+    found = re.search(r"<title>(.*?)</title>", dom, re.S)
+    return found.group(1).strip() if found else "(no title)"
+
+
+def render(
+    url: str,
+    screenshot: str,
+    ready=lambda dom: True,
+    deadline: float = 180.0,
+    diagnose=lambda: "",
+    min_bytes: int = 10_000,
+) -> str:
+    """The page's DOM once `ready(dom)` holds and a screenshot of it is not blank, polled
+    until `deadline` seconds have passed: a single-page app under load may take a while to
+    fetch its data, so the check waits for what a person would see, not for a fixed time.
+    Each poll is a fresh headless load (Chromium's command line has no "wait for"). The
+    failure says what was seen: the title, whether `ready` held, the screenshot's size and
+    `diagnose()` (e.g. the server's log)."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    shot = ARTIFACTS / screenshot
+    ends = time.monotonic() + deadline
+    dom, size, polls = "", 0, 0
     with tempfile.TemporaryDirectory() as profile:
         browser = [CHROMIUM, *HEADLESS, f"--user-data-dir={profile}"]
-        for _ in range(attempts):
+        while True:
+            polls += 1
             dom = subprocess.run(
                 [*browser, "--dump-dom", url], capture_output=True, text=True, timeout=120
             ).stdout
             if ready(dom):
+                shot.unlink(missing_ok=True)
+                subprocess.run([*browser, f"--screenshot={shot}", url], capture_output=True, timeout=120)
+                size = shot.stat().st_size if shot.exists() else 0
+                if size > min_bytes:
+                    return dom
+            if time.monotonic() > ends:
                 break
-            time.sleep(3)
-        ARTIFACTS.mkdir(exist_ok=True)
-        shot = ARTIFACTS / screenshot
-        subprocess.run([*browser, f"--screenshot={shot}", url], capture_output=True, timeout=120, check=True)
-    assert shot.stat().st_size > 10_000, "a blank page"
-    return dom
+            time.sleep(2)
+    raise AssertionError(
+        f"{url} was not ready after {deadline:.0f} s ({polls} loads): title {title_of(dom)!r}, "
+        f"ready={ready(dom)}, screenshot {size} bytes (blank under {min_bytes}); "
+        f"text: {text_of(dom)[:300]!r}\n{diagnose()}"
+    )
 
 
 def text_of(dom: str) -> str:

@@ -67,7 +67,7 @@ def test_audit_report_counts_every_face(utk):
     preds = pd.DataFrame(
         {"id": utk["id"], "split": "test", "label": "no_mask", "prediction": "no_mask", "correct": True}
     )
-    report, table = audit(utk, {"toy": preds}, AuditConfig(workers=2))
+    report, table = audit(utk, {"toy": preds}, AuditConfig())
     tones = report["attributes"]["skin_tone_bin"]
     assert sum(tones["by_label"]["no_mask"].values()) == len(utk) == len(table)
     assert report["attributes"]["race"]["origin"] == "manifest"

@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from pipeline.audit import BINS
 from pipeline.faces import detect_faces, landmarks_68
 from pipeline.images import load_rgb
 from pipeline.landmarks import LandmarksConfig, add_landmarks, inter_ocular, plausibility_error, points_of
@@ -34,6 +35,12 @@ def test_dlib_places_68_plausible_points_on_real_faces(utk_faces):
         # eyes above the nose tip above the mouth; jaw points may run a little past a tight crop
         assert points[36:48, 1].mean() < points[30, 1] < points[48:68, 1].mean()
         assert (points >= -20).all() and (points <= 220).all()
+    # the skin tone is measured here, once, where the points are, so evaluation groups by it too
+    # (two of these twelve are a grey photo and a face with no skin-coloured patch)
+    assert out["skin_tone_bin"].isin(BINS[:-1]).sum() >= 10 and out["skin_tone_bin"].isin(BINS).all()
+    known = out["skin_tone_bin"] != "unknown"
+    assert out.loc[known, "skin_tone_error"].isna().all() and out.loc[known, "monk_tone"].between(1, 10).all()
+    assert out.loc[~known, "skin_tone_error"].notna().all()
 
 
 @pytest.mark.realdata
@@ -78,6 +85,8 @@ def test_noise_and_flat_images_record_an_unstable_fit(tmp_path, rng):
     assert rejected.empty and len(out) == 2  # kept: they can still be classified
     assert out["landmark_error"].str.startswith("unstable_fit(shift=").all()
     assert out["landmarks"].isna().all() and (out["landmark_shift"] > 0.1).all()
+    assert (out["skin_tone_bin"] == "unknown").all()
+    assert out["skin_tone_error"].str.startswith("no_landmarks(unstable_fit(").all()
 
 
 def test_implausible_geometry_is_named():

@@ -4,6 +4,7 @@ import json
 import time
 import uuid
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -54,6 +55,41 @@ def test_every_stage_ran_and_accounts_for_every_row(built):
     datasheet = (repo / "reports/DATASHEET.md").read_text()
     assert f"{len(final)} face images" in datasheet and "## Uses" in datasheet
     assert json.loads((repo / "reports/inspect.json").read_text())["samples"] == len(final)
+    # skin tone is set once, before training: evaluation groups by it (the demo's two colour
+    # photos have a tone; its grey LFW faces are unknown with a reason)
+    assert final["skin_tone_bin"].notna().all() and (final["skin_tone_bin"] != "unknown").any()
+    preds = pd.read_parquet(repo / "reports/evaluate/simple_cnn/predictions.parquet")
+    assert preds["skin_tone_bin"].notna().all()
+    metrics = json.loads((repo / "reports/evaluate/simple_cnn/metrics.json").read_text())
+    assert "skin_tone_bin" in metrics["per_group"]
+
+
+def _refuse(constant: str) -> None:
+    raise ValueError(f"{constant} is not JSON")
+
+
+def test_every_json_the_build_writes_parses_strictly(built):
+    repo, _ = built
+    files = [
+        p
+        for p in repo.rglob("*.json")
+        if not {".dvc", ".git", ".venv", "node_modules"} & set(p.relative_to(repo).parts)
+    ]
+    assert any("explain" in p.parts for p in files) and any(p.parent.name == "simple_cnn" for p in files)
+    for path in files:
+        json.loads(path.read_text(), parse_constant=_refuse)  # NaN / Infinity raise
+
+
+def test_dvc_metrics_show_the_kept_epoch_not_the_last(built):
+    repo, _ = built
+    history = pd.read_csv(repo / "dvclive/train/simple_cnn/plots/metrics/val_f1_macro.tsv", sep="\t")
+    summary = json.loads((repo / "dvclive/train/simple_cnn/metrics.json").read_text())
+    meta = json.loads((repo / "models/simple_cnn/meta.json").read_text())
+    assert summary["kept_epoch"] == meta["best_epoch"] and summary["epochs_run"] == len(history)
+    assert summary["val_f1_macro"] == pytest.approx(meta["best_val_f1_macro"])
+    assert summary["val_f1_macro"] == pytest.approx(history["val_f1_macro"].max())
+    shown = json.loads(sh(repo, "dvc", "metrics", "show", "--json").stdout)
+    assert json.dumps(summary["val_f1_macro"]) in json.dumps(shown)
 
 
 def test_second_repro_does_nothing_quickly(built):
