@@ -50,6 +50,35 @@ def _to_rgb(im: Image.Image) -> Image.Image:
     return im.convert("RGB")
 
 
+_JPEG_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+
+
+def declared_size(head: bytes) -> tuple[str, int, int] | None:
+    """(format, width, height) a PNG, BMP or JPEG header declares, read from its first
+    bytes; None when they are none of these. Pillow refuses a file declaring 0x0 pixels as
+    'cannot identify', which would call a real image format 'not an image'."""
+    if head.startswith(b"\x89PNG\r\n\x1a\n") and len(head) >= 24:
+        return "PNG", int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+    if head.startswith(b"BM") and len(head) >= 26:
+        return (
+            "BMP",
+            int.from_bytes(head[18:22], "little", signed=True),
+            abs(int.from_bytes(head[22:26], "little", signed=True)),
+        )
+    if head.startswith(b"\xff\xd8"):
+        i = 2
+        while i + 9 <= len(head) and head[i] == 0xFF:
+            marker, length = head[i + 1], int.from_bytes(head[i + 2 : i + 4], "big")
+            if marker in _JPEG_SOF:
+                return (
+                    "JPEG",
+                    int.from_bytes(head[i + 7 : i + 9], "big"),
+                    int.from_bytes(head[i + 5 : i + 7], "big"),
+                )
+            i += 2 + length
+    return None
+
+
 def load_rgb(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """Decode `path` to an HxWx3 uint8 array, EXIF orientation applied, or raise ImageRejected."""
     path = Path(path)
@@ -64,6 +93,11 @@ def load_rgb(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             im = Image.open(path)
     except UnidentifiedImageError as exc:
+        with path.open("rb") as f:
+            declared = declared_size(f.read(65536))
+        if declared and 0 in declared[1:]:
+            fmt, width, height = declared
+            raise ImageRejected("zero_size", f"{fmt} header declares {width}x{height} pixels") from exc
         raise ImageRejected("not_an_image", f"{size} bytes, no known image format") from exc
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ImageRejected("too_large", str(exc)) from exc

@@ -123,7 +123,7 @@ def process_unit(
         detail = f"annotated on a {unit.size[0]}x{unit.size[1]} image, the file is {width}x{height}"
         return [], rejected + [_reject(unit, c, "size_mismatch", detail, lab) for c, lab in labelled]
     origin_sha256 = pixel_sha256(rgb)
-    rows = []
+    rows, cropped = [], {}
     for cand, label in labelled:
         boxes, problem = _faces_on(unit, cand, rgb, config)
         if problem:
@@ -135,6 +135,12 @@ def process_unit(
                 box = crop_box(box, width, height, config.margin)
                 face = rgb[box[1] : box[3], box[0] : box[2]]
             row_id = Candidate(cand.label_raw, box).key(unit.source, unit.origin, unit.mode)
+            if row_id in cropped:  # two boxes (one a pixel past the edge) that clamp to one crop
+                if unit.mode == "boxes":
+                    detail = f"box={list(cand.box)} crops the same pixels as box={cropped[row_id]}"
+                    rejected.append(_reject(unit, cand, "duplicate_box", detail, label))
+                continue  # the detector found one face twice: it is one face
+            cropped[row_id] = list(cand.box) if cand.box else None
             name = Path(unit.source, f"{row_id}.png")
             save_png(face, faces_dir / name)
             rows.append(

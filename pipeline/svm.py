@@ -26,10 +26,11 @@ from sklearn.svm import SVC
 from skops.io.exceptions import UntrustedTypesFoundException
 from torch import nn
 
-from pipeline.errors import ModelFileError
+from pipeline.errors import MasksetError, ModelFileError
 from pipeline.train import TrainConfig, classes_of, load_tensor_cache
 
 TRUSTED = ["sklearn.calibration._CalibratedClassifier", "sklearn.calibration._SigmoidCalibration"]
+MIN_PER_CLASS = 4
 DEFAULTS = {"pca": 50, "C": [1.0, 10.0, 100.0], "gamma": ["scale"], "folds": 3}
 
 
@@ -63,7 +64,16 @@ def train_svm(
     train_df = df[(df["split"] == "train") & df["label"].isin(classes)]
     val_df = df[(df["split"] == "val") & df["label"].isin(classes)]
     x, y = _pixels(list(train_df["path"]), config), train_df["label"].map(classes.index).to_numpy()
-    folds = max(2, min(int(svm["folds"]), int(np.bincount(y).min()), train_df["group"].nunique()))
+    counts = np.bincount(y, minlength=len(classes))
+    if counts.min() < MIN_PER_CLASS:
+        few = classes[int(counts.argmin())]
+        raise MasksetError(
+            f"svm: the train split has {int(counts.min())} {few} face(s); its grid search and Platt "
+            f"calibration (cross-validation inside cross-validation) need at least {MIN_PER_CLASS} per "
+            "class. Add faces of that class, leave it out with `classes:`, or train a CNN instead"
+        )
+    # each class needs two faces in every fold's training part for the calibration's own folds
+    folds = max(2, min(int(svm["folds"]), int(counts.min()) // 2, train_df["group"].nunique()))
     # PCA is fitted inside each fold twice over (search, then calibration): keep it that small
     components = max(1, min(int(svm["pca"]), len(x) * (folds - 1) // folds**2 - 1, x.shape[1]))
     weights = "balanced" if config.class_weights else None  # as the CNNs weight their loss

@@ -73,6 +73,30 @@ def test_oversized_image_is_rejected_before_decoding(tmp_path):
     assert err.value.reason == "too_large"
 
 
+def _zero_size(fmt: str) -> bytes:
+    """A real header of `fmt` whose declared size is patched to 0x0."""
+    buf = io.BytesIO()
+    Image.new("RGB", (3, 2), "red").save(buf, fmt)
+    data = bytearray(buf.getvalue())
+    if fmt == "PNG":
+        data[16:24] = bytes(8)
+    elif fmt == "BMP":
+        data[18:26] = bytes(8)
+    else:
+        sof = data.find(b"\xff\xc0")
+        data[sof + 5 : sof + 9] = bytes(4)
+    return bytes(data)
+
+
+@pytest.mark.parametrize("fmt,ext", [("PNG", ".png"), ("JPEG", ".jpg"), ("BMP", ".bmp")])
+def test_a_header_declaring_no_pixels_is_zero_size_not_not_an_image(tmp_path, fmt, ext):
+    path = tmp_path / f"empty{ext}"
+    path.write_bytes(_zero_size(fmt))
+    with pytest.raises(ImageRejected) as err:
+        load_rgb(path)
+    assert err.value.reason == "zero_size" and err.value.detail == f"{fmt} header declares 0x0 pixels"
+
+
 def test_animated_gif_is_rejected(tmp_path, face):
     frames = [Image.fromarray(face), Image.fromarray(255 - face)]
     path = tmp_path / "a.gif"

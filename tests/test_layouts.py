@@ -19,6 +19,7 @@ WOBOT_LABELS = {"face_with_mask": "mask", "face_no_mask": "no_mask"}
 BOXES = [
     ("face_with_mask", [10, 10, 60, 70], None),
     ("face_no_mask", [150, 100, 201, 161], None),  # one pixel past the edge: clamped
+    ("face_no_mask", [150, 100, 200, 160], "duplicate_box"),  # the box above, once clamped
     ("face_no_mask", [-5, 90, 40, 150], None),  # starts left of the image: clamped
     ("face_with_mask", ["nan", 1, 50, 50], "bad_box"),
     ("face_with_mask", [1, 1, "inf", 50], "bad_box"),

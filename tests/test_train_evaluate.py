@@ -37,6 +37,17 @@ def test_loss_falls_and_model_round_trips(separable, tmp_path):
     assert np.allclose(preds[["prob_mask", "prob_no_mask"]].sum(1), 1.0, atol=1e-5)
 
 
+def test_training_prints_a_line_per_epoch(separable, capsys):
+    logged = []
+    _, meta = train(separable, TrainConfig(arch="lenet5", image_size=32, epochs=3), logged.append)
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("epoch ")]
+    assert [line.split(":")[0] for line in lines] == ["epoch 1/3", "epoch 2/3", "epoch 3/3"]
+    assert all("train_loss" in line and "val_f1_macro" in line and "images/s, ETA" in line for line in lines)
+    assert lines[-1].endswith("ETA 0s") and f"kept: epoch {meta['best_epoch'] + 1}" in lines[-1]
+    # the running best the curves draw ends at the kept model's score
+    assert logged[-1]["best_val_f1_macro"] == meta["best_val_f1_macro"]
+
+
 def test_oversampled_rows_are_drawn_as_often_as_split_says(separable):
     repeated = separable.assign(repeats=np.where(separable["label"] == "mask", 3, 1))
     _, meta = train(repeated, TrainConfig(arch="model1", image_size=32, epochs=1), lambda m: None)
@@ -64,6 +75,22 @@ def test_every_model_learns_in_eval_mode_and_round_trips(arch, separable, tmp_pa
     majority = unseen["label"].value_counts(normalize=True).max()
     assert unseen["correct"].mean() >= majority + 0.25, unseen["prediction"].value_counts().to_dict()
     assert unseen["prediction"].nunique() == 2  # not a constant predictor
+
+
+@pytest.mark.parametrize("masked", [2, 4, 5])
+def test_svm_with_a_tiny_class_trains_or_says_which_class_is_too_small(separable, masked):
+    train_rows = separable[separable["split"] == "train"]
+    few = train_rows[train_rows["label"] == "mask"].head(masked)
+    df = pd.concat(
+        [separable[separable["split"] != "train"], train_rows[train_rows["label"] == "no_mask"], few]
+    )
+    config = TrainConfig(arch="svm", image_size=16, svm={"C": [1.0], "pca": 5})
+    if masked < 4:
+        with pytest.raises(MasksetError, match=rf"has {masked} mask face\(s\).*at least 4 per class"):
+            train_svm(df, config, lambda m: None)
+    else:
+        _, meta = train_svm(df, config, lambda m: None)
+        assert meta["cv_folds"] == 2
 
 
 def test_pretrained_weights_offline_fail_with_what_to_do(tmp_path, monkeypatch):
