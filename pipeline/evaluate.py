@@ -24,18 +24,19 @@ from sklearn.metrics import (
 from torch import nn
 
 from pipeline.manifest import Label
-from pipeline.train import load_tensor_cache, predict_logits
+from pipeline.model_meta import ModelMeta
+from pipeline.preprocess import load_tensor_cache, predict_logits
 
 # manifest columns whose values are groups a model may serve unequally
 GROUP_COLUMNS = ("mask_type", "wear", "gender", "race", "skin_tone_bin")
 
 
-def predictions(model: nn.Module, meta: dict, df: pd.DataFrame, batch_size: int = 128) -> pd.DataFrame:
+def predictions(model: nn.Module, meta: ModelMeta, df: pd.DataFrame, batch_size: int = 128) -> pd.DataFrame:
     """One row per manifest row: predicted label, confidence and a probability per class."""
-    images = load_tensor_cache(list(df["path"]), meta["image_size"], meta["grayscale"])
-    logits = predict_logits(model, images, meta.get("normalize", "unit"), batch_size)
+    images = load_tensor_cache(list(df["path"]), meta.image_size, meta.grayscale)
+    logits = predict_logits(model, images, meta.normalize, batch_size)
     probs = torch.softmax(logits, dim=1).numpy()
-    classes = meta["classes"]
+    classes = meta.classes
     out = pd.DataFrame(
         {
             "id": df["id"].to_numpy(),

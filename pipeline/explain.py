@@ -19,10 +19,13 @@ from torch import nn
 
 from pipeline.landmarks import points_of
 from pipeline.masks.geometry import outline
-from pipeline.train import load_tensor_cache, predict_logits
+from pipeline.model_meta import ModelMeta
+from pipeline.preprocess import load_tensor_cache, predict_logits
 
 
-def occlusion_map(model: nn.Module, meta: dict, image: torch.Tensor, target: int, patch: float) -> np.ndarray:
+def occlusion_map(
+    model: nn.Module, meta: ModelMeta, image: torch.Tensor, target: int, patch: float
+) -> np.ndarray:
     """HxW: how much the probability of class `target` drops when each pixel is covered,
     averaged over the patches covering it (at half-patch strides)."""
     _, h, w = image.shape
@@ -32,8 +35,7 @@ def occlusion_map(model: nn.Module, meta: dict, image: torch.Tensor, target: int
     batch = image.unsqueeze(0).repeat(len(spots) + 1, 1, 1, 1)
     for k, (y, x) in enumerate(spots, start=1):
         batch[k, :, y : y + side, x : x + side] = 128
-    how = meta.get("normalize", "unit")
-    probs = torch.softmax(predict_logits(model, batch, how), dim=1)[:, target].numpy()
+    probs = torch.softmax(predict_logits(model, batch, meta.normalize), dim=1)[:, target].numpy()
     heat, hits = np.zeros((h, w)), np.zeros((h, w))
     for k, (y, x) in enumerate(spots, start=1):
         heat[y : y + side, x : x + side] += probs[0] - probs[k]
@@ -68,11 +70,16 @@ def _panel(face: np.ndarray, heat: np.ndarray, caption: str, side: int = 160) ->
 
 
 def explain(
-    model: nn.Module, meta: dict, preds: pd.DataFrame, manifest: pd.DataFrame, per_kind: int, patch: float
+    model: nn.Module,
+    meta: ModelMeta,
+    preds: pd.DataFrame,
+    manifest: pd.DataFrame,
+    per_kind: int,
+    patch: float,
 ) -> tuple[list[Image.Image], list[dict]]:
     """Heatmap panels and a summary row each for up to `per_kind` wrong test faces (surest
     first) and as many right ones (spread over the confidence range, by id)."""
-    test = preds[(preds["split"] == "test") & preds["label"].isin(meta["classes"])]
+    test = preds[(preds["split"] == "test") & preds["label"].isin(meta.classes)]
     wrong = test[~test["correct"]].sort_values(["confidence", "id"], ascending=[False, True]).head(per_kind)
     right = test[test["correct"]].sort_values("id")
     right = (
@@ -83,8 +90,8 @@ def explain(
     rows = pd.concat([wrong, right]).merge(manifest, on="id", suffixes=("", "_manifest"))
     if rows.empty:
         return [], []
-    size, classes = meta["image_size"], meta["classes"]
-    images = load_tensor_cache(list(rows["path"]), size, meta["grayscale"])
+    size, classes = meta.image_size, meta.classes
+    images = load_tensor_cache(list(rows["path"]), size, meta.grayscale)
     colour = load_tensor_cache(list(rows["path"]), size, False)
     panels, summary = [], []
     for k, row in enumerate(rows.to_dict("records")):

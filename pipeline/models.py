@@ -4,7 +4,7 @@ Small CNNs are defined here; torchvision backbones get their classifier replaced
 with a logit per class. `weights=None` by default; `pretrained` asks torchvision for its
 ImageNet weights, which come from the torch hub cache or a download, and fail with a
 message saying how to get them when neither works (this machine has no route to them).
-The SVM baseline lives in pipeline/svm.py.
+The SVM baseline lives in pipeline/svm.py; pipeline/families.py registers both kinds.
 """
 
 from __future__ import annotations
@@ -160,6 +160,6 @@ def build_model(
     if pretrained:
         raise MasksetError(f"{arch} has no pretrained weights; only {sorted(TORCHVISION)} do")
     if arch not in ARCHITECTURES:
-        known = sorted([*ARCHITECTURES, *TORCHVISION, "svm"])
+        known = sorted([*ARCHITECTURES, *TORCHVISION])
         raise MasksetError(f"unknown model architecture {arch!r}; known: {known}")
     return ARCHITECTURES[arch](num_classes, in_channels, image_size)

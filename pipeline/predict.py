@@ -15,9 +15,11 @@ import torch
 from PIL import Image, ImageDraw
 
 from pipeline.faces import detect_faces
+from pipeline.families import load_model
 from pipeline.images import ImageRejected, load_rgb
 from pipeline.ingest import crop_box
-from pipeline.train import face_tensor, load_model, predict_logits
+from pipeline.model_meta import ModelMeta
+from pipeline.preprocess import face_tensor, predict_logits
 
 COLOURS = {"mask": (40, 170, 70), "no_mask": (220, 40, 40), "incorrect_mask": (240, 150, 20)}
 
@@ -33,7 +35,7 @@ class Face:
 def classify_faces(
     rgb: np.ndarray,
     model: torch.nn.Module,
-    meta: dict,
+    meta: ModelMeta,
     detector: str = "hog",
     upsample: int = 1,
     margin: float = 0.1,
@@ -46,9 +48,9 @@ def classify_faces(
         return []
     crops = [crop_box(box, width, height, margin) for box in boxes]
     photo = Image.fromarray(rgb)
-    batch = torch.stack([face_tensor(photo.crop(c), meta["image_size"], meta["grayscale"]) for c in crops])
-    probs = torch.softmax(predict_logits(model, batch, meta.get("normalize", "unit")), dim=1).numpy()
-    classes = meta["classes"]
+    batch = torch.stack([face_tensor(photo.crop(c), meta.image_size, meta.grayscale) for c in crops])
+    probs = torch.softmax(predict_logits(model, batch, meta.normalize), dim=1).numpy()
+    classes = meta.classes
     return [
         Face(
             box,

@@ -9,6 +9,7 @@ inspection and `maskset predict` treat it like any other model.
 
 from __future__ import annotations
 
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -27,7 +28,9 @@ from skops.io.exceptions import UntrustedTypesFoundException
 from torch import nn
 
 from pipeline.errors import MasksetError, ModelFileError
-from pipeline.train import TrainConfig, classes_of, load_tensor_cache
+from pipeline.model_meta import ModelMeta
+from pipeline.preprocess import load_tensor_cache
+from pipeline.train import TrainConfig, classes_of
 
 TRUSTED = ["sklearn.calibration._CalibratedClassifier", "sklearn.calibration._SigmoidCalibration"]
 MIN_PER_CLASS = 4
@@ -54,7 +57,7 @@ def _pixels(paths: list[str], config: TrainConfig) -> np.ndarray:
 
 def train_svm(
     df: pd.DataFrame, config: TrainConfig, log: Callable[[dict[str, float]], None]
-) -> tuple[SvmModel, dict]:
+) -> tuple[SvmModel, ModelMeta]:
     """Grid search over C and gamma with group-aware CV on train; val F1 of the best."""
     unknown = set(config.svm) - set(DEFAULTS)
     if unknown:
@@ -104,21 +107,23 @@ def train_svm(
         pred = search.best_estimator_.predict(_pixels(list(val_df["path"]), config))
         val_f1 = float(f1_score(val_df["label"].map(classes.index), pred, average="macro", zero_division=0))
     log({"cv_f1_macro": float(search.best_score_), "val_f1_macro": val_f1})
-    meta = {
-        "arch": "svm",
-        "classes": classes,
-        "image_size": config.image_size,
-        "grayscale": config.grayscale,
-        "normalize": "raw",
-        "in_channels": 1 if config.grayscale else 3,
-        "best_params": {k.rsplit("__", 1)[1]: v for k, v in search.best_params_.items()},
-        "cv_f1_macro": float(search.best_score_),
-        "cv_folds": folds,
-        "pca_components": components,
-        "best_val_f1_macro": val_f1,
-        "train_rows": len(train_df),
-        "val_rows": len(val_df),
-    }
+    meta = ModelMeta(
+        arch="svm",
+        classes=tuple(classes),
+        image_size=config.image_size,
+        grayscale=config.grayscale,
+        normalize="raw",
+        in_channels=1 if config.grayscale else 3,
+        best_val_f1_macro=val_f1,
+        train_rows=len(train_df),
+        val_rows=len(val_df),
+        details={
+            "best_params": {k.rsplit("__", 1)[1]: v for k, v in search.best_params_.items()},
+            "cv_f1_macro": float(search.best_score_),
+            "cv_folds": folds,
+            "pca_components": components,
+        },
+    )
     return model, meta
 
 
@@ -141,5 +146,10 @@ def load_svm(directory: Path) -> SvmModel:
     except UntrustedTypesFoundException as exc:
         raise ModelFileError(
             f"{path} holds types this pipeline never writes ({exc}); it was not loaded. "
+            f"Retrain it: dvc repro train@{directory.name}"
+        ) from None
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
+        raise ModelFileError(
+            f"{path} is missing or damaged ({type(exc).__name__}: {exc}); it was not loaded. "
             f"Retrain it: dvc repro train@{directory.name}"
         ) from None

@@ -1,4 +1,4 @@
-"""Training on the split manifest, on CPU, with per-epoch curves for `dvc plots`.
+"""Training torch models on the split manifest, on CPU, with per-epoch curves for `dvc plots`.
 
 Images are decoded and resized once into a uint8 tensor cache, so the epochs spend their
 time in the model rather than in PNG decoding; augmentation runs on the cached tensors.
@@ -6,34 +6,25 @@ time in the model rather than in PNG decoding; augmentation runs on the cached t
 
 from __future__ import annotations
 
-import json
-import pickle
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import torch
-from PIL import Image
 from sklearn.metrics import f1_score
 from torch import nn
 from torchvision.transforms import v2
 from tqdm import tqdm
 
-from pipeline.atomic import atomic_path, write_json
-from pipeline.errors import InvariantError, MasksetError, ModelFileError
+from pipeline.errors import MasksetError
 from pipeline.manifest import LABELS
+from pipeline.model_meta import ModelMeta
 from pipeline.models import build_model
+from pipeline.preprocess import NORMALISATIONS, load_tensor_cache, normalise, predict_logits
 
 AUGMENTS = ("hflip", "rotation", "brightness", "contrast", "saturation", "resized_crop", "noise")
-NORMALISATIONS = {  # name -> (mean, std) per channel, on [0, 1] pixels
-    "unit": ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),  # [-1, 1]
-    "imagenet": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),  # what pretrained backbones saw
-    "raw": ((0.0, 0.0, 0.0), (1 / 255, 1 / 255, 1 / 255)),  # 0-255 floats: the SVM scales its own
-}
 
 
 @dataclass(frozen=True)
@@ -81,41 +72,6 @@ class TrainConfig:
             raise ValueError("head_epochs (two-phase fine-tuning) needs a torchvision backbone")
 
 
-def face_tensor(image: Image.Image, size: int, grayscale: bool) -> torch.Tensor:
-    """(C, size, size) uint8: one face as every model sees it, in training and prediction."""
-    arr = np.asarray(
-        image.convert("L" if grayscale else "RGB").resize((size, size), Image.Resampling.BILINEAR)
-    )
-    return torch.from_numpy(arr.reshape(size, size, -1).transpose(2, 0, 1).copy())
-
-
-def load_tensor_cache(paths: list[str], size: int, grayscale: bool) -> torch.Tensor:
-    """(N, C, size, size) uint8: every face decoded and resized once. The faces were
-    decoded when their stage wrote them, so one that fails now was damaged since: say which
-    and how to rebuild it rather than die in PIL."""
-    out = torch.empty((len(paths), 1 if grayscale else 3, size, size), dtype=torch.uint8)
-    for i, path in enumerate(paths):
-        try:
-            with Image.open(path) as im:
-                out[i] = face_tensor(im, size, grayscale)
-        except OSError as exc:
-            raise InvariantError(
-                f"{path} no longer decodes ({exc}); it was readable when its stage wrote it: "
-                "rebuild that stage's output (dvc repro --force <stage>) and train again"
-            ) from None
-    return out
-
-
-def normalise(batch: torch.Tensor, how: str = "unit") -> torch.Tensor:
-    """uint8 -> float by the named per-channel mean and std; stored with the model so
-    evaluation matches training."""
-    mean, std = NORMALISATIONS[how]
-    channels = batch.shape[1]
-    mean_t = torch.tensor(mean[:channels] if channels == 3 else (sum(mean) / 3,)).view(1, -1, 1, 1)
-    std_t = torch.tensor(std[:channels] if channels == 3 else (sum(std) / 3,)).view(1, -1, 1, 1)
-    return (batch.float() / 255.0 - mean_t) / std_t
-
-
 class GaussianNoise(nn.Module):
     """Additive pixel noise with `sigma` in 0-255 units, on uint8 images."""
 
@@ -158,20 +114,6 @@ def classes_of(df: pd.DataFrame, wanted: tuple[str, ...] = ()) -> list[str]:
             "(enable synthesize for the unmasked sources, or add a masked source)"
         )
     return classes
-
-
-def predict_logits(
-    model: nn.Module, images: torch.Tensor, how: str = "unit", batch_size: int = 128
-) -> torch.Tensor:
-    model.eval()
-    with torch.no_grad():
-        return (
-            torch.cat(
-                [model(normalise(images[i : i + batch_size], how)) for i in range(0, len(images), batch_size)]
-            )
-            if len(images)
-            else torch.empty(0)
-        )
 
 
 BN_IMAGES = 4096  # train faces BatchNorm statistics are recomputed from (a seeded sample beyond)
@@ -245,7 +187,7 @@ def _duration(seconds: float) -> str:
 
 def train(
     df: pd.DataFrame, config: TrainConfig, log: Callable[[dict[str, float]], None]
-) -> tuple[nn.Module, dict]:
+) -> tuple[nn.Module, ModelMeta]:
     """Train on split == train, keep the epoch with the best val macro F1 (stopping early
     after `patience` epochs without one); `log` receives each epoch's metrics. Returns
     (model, metadata needed to load and use it)."""
@@ -326,54 +268,21 @@ def train(
                 file=sys.stderr,
             )
     model.load_state_dict(best_state)
-    meta = {
-        "arch": config.arch,
-        "classes": classes,
-        "image_size": config.image_size,
-        "grayscale": config.grayscale,
-        "normalize": config.normalize,
-        "in_channels": int(x_train.shape[1]),
-        "best_epoch": best_epoch,
-        "epochs_run": epoch,
-        "best_val_f1_macro": best_f1,
-        "train_images_per_second": seen / max(time.perf_counter() - started, 1e-9),
-        "train_rows": len(train_df),
-        "train_draws_per_epoch": len(draws),
-        "val_rows": len(val_df),
-    }
-    return model, meta
-
-
-def save_model(model: nn.Module, meta: dict, directory: Path) -> None:
-    """A plain state_dict plus JSON metadata: loadable with weights_only=True, no pickle
-    (the SVM's scikit-learn pipeline is the one exception, see pipeline/svm.py)."""
-    directory.mkdir(parents=True, exist_ok=True)
-    if meta["arch"] == "svm":
-        from pipeline.svm import save_svm
-
-        save_svm(model, directory)  # type: ignore[arg-type]
-    else:
-        with atomic_path(directory / "model.pt") as tmp:
-            torch.save(model.state_dict(), tmp)
-    write_json(meta, directory / "meta.json")
-
-
-def load_model(directory: Path) -> tuple[nn.Module, dict]:
-    meta = json.loads((directory / "meta.json").read_text())
-    if meta["arch"] == "svm":
-        from pipeline.svm import load_svm
-
-        return load_svm(directory), meta
-    model = build_model(meta["arch"], len(meta["classes"]), meta["in_channels"], meta["image_size"])
-    # the state_dict holds every weight, pretrained ones included: no download to load a model
-    path = directory / "model.pt"
-    try:
-        state = torch.load(path, weights_only=True)
-    except pickle.UnpicklingError as exc:
-        raise ModelFileError(
-            f"{path} is not a plain state_dict and was not loaded (torch weights_only refused it: "
-            f"{str(exc).splitlines()[0]}). Retrain it: dvc repro train@{directory.name}"
-        ) from None
-    model.load_state_dict(state)
-    model.eval()
+    meta = ModelMeta(
+        arch=config.arch,
+        classes=tuple(classes),
+        image_size=config.image_size,
+        grayscale=config.grayscale,
+        normalize=config.normalize,
+        in_channels=int(x_train.shape[1]),
+        best_val_f1_macro=best_f1,
+        train_rows=len(train_df),
+        val_rows=len(val_df),
+        best_epoch=best_epoch,
+        epochs_run=epoch,
+        details={
+            "train_images_per_second": seen / max(time.perf_counter() - started, 1e-9),
+            "train_draws_per_epoch": len(draws),
+        },
+    )
     return model, meta

@@ -10,9 +10,9 @@ from pipeline.atomic import atomic_dir, atomic_path, write_json
 from pipeline.errors import ParamsError
 from pipeline.evaluate import EvaluateConfig, evaluate, predictions
 from pipeline.explain import explain
+from pipeline.families import load_model
 from pipeline.images import save_png
 from pipeline.manifest import read_manifest
-from pipeline.train import load_model
 from stages.common import run, section, to_config
 
 
@@ -25,7 +25,7 @@ def main() -> None:
     model, meta = load_model(Path("models") / name)
     df = read_manifest(Path("datasets/split/manifest.parquet"))
     preds = predictions(model, meta, df, config.batch_size)
-    metrics, tables = evaluate(preds, meta["classes"], config)
+    metrics, tables = evaluate(preds, list(meta.classes), config)
     out.mkdir(parents=True, exist_ok=True)
     with atomic_path(out / "predictions.parquet") as tmp:
         preds.to_parquet(tmp, index=False)

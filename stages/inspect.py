@@ -5,9 +5,9 @@ from pathlib import Path
 import pandas as pd
 
 from pipeline.atomic import write_json
+from pipeline.families import load_model
 from pipeline.manifest import read_manifest, read_rejected
 from pipeline.sources import data_root
-from pipeline.train import load_model
 from stages.common import load_params, run, section
 
 STAGES = ("ingest", "dedup", "filter", "landmarks", "synthesize", "split")

@@ -7,9 +7,9 @@ from pathlib import Path
 from dvclive import Live
 from pipeline.atomic import atomic_dir
 from pipeline.errors import ParamsError
+from pipeline.families import family_of, save_model
 from pipeline.manifest import read_manifest
-from pipeline.svm import train_svm
-from pipeline.train import TrainConfig, save_model, train
+from pipeline.train import TrainConfig
 from stages.common import run, section, to_config
 
 
@@ -37,17 +37,18 @@ def main() -> None:
                     live.log_metric(key, value)
             live.next_step()
 
-        model, meta = (train_svm if config.arch == "svm" else train)(df, config, log)
+        model, meta = family_of(config.arch).train(df, config, log)
         # `dvc metrics show` reads this summary: the kept model's epoch, not the last one
-        kept = meta.get("best_epoch", 0)
+        kept = meta.best_epoch
         live.summary = {k: v for k, v in history[kept].items() if math.isfinite(v)} | {
             "kept_epoch": kept,
             "epochs_run": len(history),
         }
     with atomic_dir(Path("models") / name) as staging:
         save_model(model, meta, staging)
-    speed = f", {meta['train_images_per_second']:.0f} images/s" if "train_images_per_second" in meta else ""
-    print(f"train@{name}: val F1 {meta['best_val_f1_macro']:.3f} on {meta['train_rows']} train rows{speed}")
+    speed = meta.details.get("train_images_per_second")
+    speed_text = f", {speed:.0f} images/s" if speed else ""
+    print(f"train@{name}: val F1 {meta.best_val_f1_macro:.3f} on {meta.train_rows} train rows{speed_text}")
 
 
 if __name__ == "__main__":

@@ -7,48 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("pipeline", "stages")
-
-
-def module_file(name: str) -> Path | None:
-    """The file behind a project module name, or None for a name that is not a module."""
-    base = ROOT.joinpath(*name.split("."))
-    if base.with_suffix(".py").is_file():
-        return base.with_suffix(".py")
-    if (base / "__init__.py").is_file():
-        return base / "__init__.py"
-    return None
-
-
-def imported_modules(path: Path) -> set[str]:
-    """Project modules `path` imports anywhere in its body, lazy imports included."""
-    found = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        names: list[str] = []
-        if isinstance(node, ast.Import):
-            names = [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
-        for name in names:
-            if name.split(".")[0] in PACKAGES and module_file(name):
-                found.add(name)
-                parts = name.split(".")  # importing a.b.c runs a/__init__ and a/b/__init__ too
-                found.update(".".join(parts[:k]) for k in range(1, len(parts)))
-    return found
-
-
-def import_closure(script: Path) -> set[Path]:
-    """Every project file that running `script` can execute, as paths relative to ROOT."""
-    seen: set[Path] = set()
-    todo = [script]
-    while todo:
-        path = todo.pop()
-        if path in seen:
-            continue
-        seen.add(path)
-        todo.extend(module_file(m) for m in imported_modules(path))  # type: ignore[misc]
-    return {p.relative_to(ROOT) for p in seen}
+from tests.imports import ROOT, import_closure, module_file
 
 
 def stage_scripts() -> list[tuple[str, Path, list[str]]]:

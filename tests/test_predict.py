@@ -6,8 +6,9 @@ from PIL import Image
 
 from pipeline.cli import main
 from pipeline.faces import detect_faces
+from pipeline.families import save_model
 from pipeline.images import load_rgb
-from pipeline.train import TrainConfig, save_model, train
+from pipeline.train import TrainConfig, train
 
 
 @pytest.mark.realdata

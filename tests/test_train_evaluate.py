@@ -6,9 +6,11 @@ from sklearn.metrics import f1_score, precision_score
 
 from pipeline.errors import MasksetError
 from pipeline.evaluate import classification_metrics, evaluate, predictions
+from pipeline.families import load_model, save_model
 from pipeline.models import ARCHITECTURES, TORCHVISION, build_model
+from pipeline.preprocess import load_tensor_cache
 from pipeline.svm import train_svm
-from pipeline.train import TrainConfig, _epoch_order, load_model, load_tensor_cache, save_model, train
+from pipeline.train import TrainConfig, _epoch_order, train
 from tests.conftest import toy_manifest
 
 SIZES = {"inception_v3": 75, "simple_cnn": 64}
@@ -29,7 +31,7 @@ def test_loss_falls_and_model_round_trips(separable, tmp_path):
     model, meta = train(separable, config, logged.append)
     assert len(logged) == 4
     assert logged[-1]["train_loss"] < logged[0]["train_loss"]
-    assert meta["classes"] == ["mask", "no_mask"] and meta["best_val_f1_macro"] > 0.9
+    assert meta.classes == ("mask", "no_mask") and meta.best_val_f1_macro > 0.9
     save_model(model, meta, tmp_path / "m")
     loaded, meta2 = load_model(tmp_path / "m")
     preds = predictions(loaded, meta2, separable)
@@ -43,17 +45,17 @@ def test_training_prints_a_line_per_epoch(separable, capsys):
     lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("epoch ")]
     assert [line.split(":")[0] for line in lines] == ["epoch 1/3", "epoch 2/3", "epoch 3/3"]
     assert all("train_loss" in line and "val_f1_macro" in line and "images/s, ETA" in line for line in lines)
-    assert lines[-1].endswith("ETA 0s") and f"kept: epoch {meta['best_epoch'] + 1}" in lines[-1]
+    assert lines[-1].endswith("ETA 0s") and f"kept: epoch {meta.best_epoch + 1}" in lines[-1]
     # the running best the curves draw ends at the kept model's score
-    assert logged[-1]["best_val_f1_macro"] == meta["best_val_f1_macro"]
+    assert logged[-1]["best_val_f1_macro"] == meta.best_val_f1_macro
 
 
 def test_oversampled_rows_are_drawn_as_often_as_split_says(separable):
     repeated = separable.assign(repeats=np.where(separable["label"] == "mask", 3, 1))
     _, meta = train(repeated, TrainConfig(arch="model1", image_size=32, epochs=1), lambda m: None)
     train_rows = repeated[repeated["split"] == "train"]
-    assert meta["train_rows"] == len(train_rows)
-    assert meta["train_draws_per_epoch"] == int(train_rows["repeats"].sum()) > len(train_rows)
+    assert meta.train_rows == len(train_rows)
+    assert meta.details["train_draws_per_epoch"] == int(train_rows["repeats"].sum()) > len(train_rows)
 
 
 @pytest.mark.slow
@@ -65,7 +67,7 @@ def test_every_model_learns_in_eval_mode_and_round_trips(arch, separable, tmp_pa
     config = TrainConfig(arch=arch, image_size=size, epochs=3, batch_size=8, svm={"C": [1.0], "pca": 10})
     logged = []
     model, meta = (train_svm if arch == "svm" else train)(separable, config, logged.append)
-    assert len(logged) == (1 if arch == "svm" else 3) and meta["classes"] == ["mask", "no_mask"]
+    assert len(logged) == (1 if arch == "svm" else 3) and meta.classes == ("mask", "no_mask")
     save_model(model, meta, tmp_path / arch)
     loaded, meta2 = load_model(tmp_path / arch)
     before, after = predictions(model, meta, separable), predictions(loaded, meta2, separable)
@@ -90,7 +92,7 @@ def test_svm_with_a_tiny_class_trains_or_says_which_class_is_too_small(separable
             train_svm(df, config, lambda m: None)
     else:
         _, meta = train_svm(df, config, lambda m: None)
-        assert meta["cv_folds"] == 2
+        assert meta.details["cv_folds"] == 2
 
 
 def test_pretrained_weights_offline_fail_with_what_to_do(tmp_path, monkeypatch):
@@ -120,7 +122,7 @@ def test_early_stopping_and_schedules(separable):
     logged = []
     config = TrainConfig(arch="model1", image_size=32, epochs=8, lr=0.0, patience=2, schedule="cosine")
     _, meta = train(separable, config, logged.append)
-    assert meta["epochs_run"] == 3 and len(logged) == 3  # lr 0: nothing improves after epoch 0
+    assert meta.epochs_run == 3 and len(logged) == 3  # lr 0: nothing improves after epoch 0
     step = TrainConfig(
         arch="model1", image_size=32, epochs=3, lr=0.1, schedule="step", step_size=1, gamma=0.5
     )
@@ -273,5 +275,5 @@ def test_occlusion_finds_the_part_of_the_face_that_decides(tmp_path, rng):
     df = toy_manifest(tmp_path, 80, draw)
     model, meta = train(df, TrainConfig(arch="model1", image_size=32, epochs=4, lr=0.01), lambda m: None)
     images = load_tensor_cache([df["path"].iloc[1]], 32, False)
-    heat = np.clip(occlusion_map(model, meta, images[0], meta["classes"].index("mask"), 0.25), 0, None)
+    heat = np.clip(occlusion_map(model, meta, images[0], meta.classes.index("mask"), 0.25), 0, None)
     assert heat[16:].sum() > 0.8 * heat.sum()

@@ -19,10 +19,10 @@ from pipeline.errors import InvariantError
 from pipeline.filters import FilterConfig, apply_filters
 from pipeline.ingest import IngestConfig, ingest_source
 from pipeline.landmarks import LandmarksConfig, add_landmarks
+from pipeline.preprocess import load_tensor_cache
 from pipeline.sources import load_catalog
 from pipeline.split import SplitConfig, split
 from pipeline.synthesize import SynthesizeConfig, synthesize
-from pipeline.train import load_tensor_cache
 from stages.common import load_params, section, to_config
 from tests.conftest import ROOT
 from tests.corpus import build_corpus
