@@ -8,6 +8,8 @@ uses) are stated for the kind of data this is, face crops labelled by mask wear.
 
 from __future__ import annotations
 
+import html
+
 import pandas as pd
 
 from pipeline.manifest import LABELS, SPLITS
@@ -30,9 +32,16 @@ data is thin); any use the sources' licences exclude (several are non-commercial
 """
 
 
+def cell(value: object) -> str:
+    """Text from a catalog or a record, safe in a Markdown table and inert as HTML: a `|`
+    would split the row, and Markdown renderers pass raw HTML through to the page."""
+    text = html.escape(" ".join(str(value).split()), quote=False)
+    return text.replace("|", "\\|")
+
+
 def _table(rows: list[list[object]], header: list[str]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    lines += ["| " + " | ".join(cell(c) for c in row) + " |" for row in rows]
     return "\n".join(lines)
 
 
@@ -65,7 +74,9 @@ def render_datasheet(
     )
     source_label_rows = [[src, *[int(row[label]) for label in LABELS]] for src, row in by_source.iterrows()]
     synthetic = manifest["synthetic"].fillna(False).astype(bool)
-    warnings = "\n".join(f"- {w}" for w in audit_report["warnings"]) or "- none at the audit's thresholds"
+    warnings = (
+        "\n".join(f"- {cell(w)}" for w in audit_report["warnings"]) or "- none at the audit's thresholds"
+    )
     associations = [
         [column, a["origin"], "-" if a["cramers_v"] is None else f"{a['cramers_v']:.2f}"]
         for column, a in audit_report["attributes"].items()

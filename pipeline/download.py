@@ -8,6 +8,7 @@ what was fetched, how it was verified, its licence and citation.
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import shutil
@@ -21,6 +22,7 @@ from pipeline.demo import build_demo
 from pipeline.errors import SourceError
 from pipeline.fetch import archives, gdrive, http, kaggle
 from pipeline.fetch.pins import verify
+from pipeline.layouts.units import outside_link
 from pipeline.sources import Source
 
 KINDS = ("builtin", "http", "gdrive", "kaggle", "manual", "local")
@@ -106,10 +108,18 @@ def obtain(source: Source, spec: FileSpec, places: Places, http_config: http.Htt
     return verify(path, source.key, spec.name, published, places.lock, etag=etag)
 
 
-def inventory(root: Path) -> tuple[list[str], list[str]]:
+MAX_LOCAL_FILES = 1_000_000
+# folders a `local` source must never be: the whole system, or what the system keeps there
+SYSTEM_FOLDERS = frozenset(
+    {"proc", "sys", "dev", "etc", "usr", "bin", "sbin", "boot", "lib", "lib64", "run", "var"}
+)
+
+
+def inventory(root: Path, limit: int = MAX_LOCAL_FILES) -> tuple[list[tuple[str, int, int]], list[str]]:
     """Files under a local folder (relative path, size, mtime) as ingest will see them, and
-    what it will not: linked folders (never followed, so a link loop cannot hang a stage)
-    and broken links."""
+    what it will not: linked folders (never followed, so a link loop cannot hang a stage),
+    linked files that lead outside the folder, and broken links. More than `limit` files is
+    a wrong folder, said at once rather than after walking a whole disk."""
     lines, skipped = [], []
     for folder, dirs, files in os.walk(root, followlinks=False):
         for name in sorted(dirs):
@@ -124,8 +134,33 @@ def inventory(root: Path) -> tuple[list[str], list[str]]:
             except OSError:
                 skipped.append(relative)
                 continue
-            lines.append(f"{relative}\t{st.st_size}\t{st.st_mtime_ns}")
+            if outside_link(Path(path), root):
+                skipped.append(relative)
+                continue
+            lines.append((relative, st.st_size, st.st_mtime_ns))
+            if len(lines) > limit:
+                raise SourceError(
+                    f"{root} holds more than {limit:,} files: a `local` source is one data set's "
+                    "folder, not a disk. Point download.<source>.path at the folder of images"
+                )
     return lines, skipped
+
+
+def local_root(key: str, path: object) -> Path:
+    """The folder a `local` source reads, refused when it is the system, a system folder
+    or a hidden one (~/.ssh, ~/.config): nothing there is a face data set, and reading
+    it would put private files into an inventory and a manifest."""
+    root = Path(os.path.expanduser(str(path))).resolve()
+    parts = root.parts[1:]
+    if not parts or parts[0] in SYSTEM_FOLDERS:
+        raise SourceError(f"download.{key}.path: {root} is a system folder; point it at a folder of images")
+    if any(part.startswith(".") for part in parts):
+        raise SourceError(
+            f"download.{key}.path: {root} is (inside) a hidden folder; put the images in a visible one"
+        )
+    if not root.is_dir():
+        raise SourceError(f"download.{key}.path: {root} is not a folder")
+    return root
 
 
 def fetch_source(
@@ -238,15 +273,17 @@ def _local(source: Source, options: dict, target: Path) -> dict:
         raise SourceError(
             f"params.yaml download.{source.key} must set exactly `path:` (the folder holding the data)"
         )
-    root = Path(os.path.expanduser(str(options["path"]))).resolve()
-    if not root.is_dir():
-        raise SourceError(f"download.{source.key}.path: {root} is not a folder")
+    root = local_root(source.key, options["path"])
     lines, skipped = inventory(root)
     if not lines:
         raise SourceError(f"download.{source.key}.path: {root} holds no files")
-    (target / "INVENTORY.tsv").write_text("path\tsize\tmtime_ns\n" + "\n".join(lines) + "\n")
+    # a real TSV writer: a file name may hold a tab or a newline
+    with (target / "INVENTORY.tsv").open("w", newline="") as f:
+        writer = csv.writer(f, delimiter="\t", lineterminator="\n")
+        writer.writerow(["path", "size", "mtime_ns"])
+        writer.writerows(lines)
     for link in skipped:
-        print(f"download@{source.key}: not following the linked folder or broken link {link}")
+        print(f"download@{source.key}: not following the linked folder, outside link or broken link {link!r}")
     return {"root": str(root), "files": len(lines), "links_not_followed": skipped}
 
 

@@ -19,3 +19,7 @@ class InvariantError(MasksetError):
 
 class ModelFileError(MasksetError):
     """A model file is not what this pipeline writes (refused rather than unpickled)."""
+
+
+class StageOutputError(MasksetError):
+    """A stage's output that a later stage reads is missing or damaged: rebuild it."""

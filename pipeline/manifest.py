@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline.atomic import atomic_path
-from pipeline.errors import InvariantError
+from pipeline.errors import InvariantError, StageOutputError
 
 
 class Label(StrEnum):
@@ -158,12 +158,25 @@ def write_rejected(df: pd.DataFrame, path: Path) -> None:
         pq.write_table(_table(df, REJECTED_SCHEMA), tmp)
 
 
+def _read(path: Path, schema: pa.Schema) -> pd.DataFrame:
+    """A stage's table, or one line naming the file and the stage that rebuilds it (the
+    parent folder's name): a file cut short or replaced between stages run by hand."""
+    path = Path(path)
+    try:
+        return _conform(pq.read_table(path).to_pandas(), schema)
+    except FileNotFoundError:
+        problem = "is missing"
+    except (pa.ArrowException, OSError) as exc:
+        problem = f"is damaged or not a Parquet table ({type(exc).__name__}: {str(exc).splitlines()[0]})"
+    raise StageOutputError(f"{path} {problem}: rebuild it with `dvc repro {path.parent.name}`") from None
+
+
 def read_manifest(path: Path) -> pd.DataFrame:
-    return _conform(pq.read_table(path).to_pandas(), SCHEMA)
+    return _read(path, SCHEMA)
 
 
 def read_rejected(path: Path) -> pd.DataFrame:
-    return _conform(pq.read_table(path).to_pandas(), REJECTED_SCHEMA)
+    return _read(path, REJECTED_SCHEMA)
 
 
 def check_conservation(

@@ -65,6 +65,7 @@ def build_corpus(
     put("readme.txt", b"not a picture", "not_an_image")
     put("png_named.jpg", png, "wrong_extension")
     put("bomb.png", png_header_only(20_000, 20_000), "too_large")
+    put("zero.png", png[:16] + bytes(8) + png[24:], "zero_size")  # a PNG declaring 0x0 pixels
     frames = [Image.fromarray(face), Image.fromarray(255 - face)]
     buf = io.BytesIO()
     frames[0].save(buf, "GIF", save_all=True, append_images=frames[1:])

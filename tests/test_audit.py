@@ -207,3 +207,30 @@ def test_the_datasheet_states_sources_stage_counts_composition_and_findings():
     assert "12 of them carry synthetic masks" in sheet
     assert all(w in sheet for w in report["warnings"]) and report["warnings"]
     assert "## Uses" in sheet and "Unsuitable" in sheet
+
+
+def test_the_datasheet_escapes_catalog_text_for_markdown_tables_and_html():
+    from pipeline.datasheet import render_datasheet
+    from pipeline.sources import parse_source
+
+    hostile = parse_source(
+        "evil",
+        {
+            "title": "Masks | faces <script>alert(1)</script>",
+            "licence": "CC|BY <img src=x onerror=alert(2)>",
+            "citation": "line one\nline two",
+            "fetch": {"kind": "local"},
+            "label_map": {"with_mask": "mask"},
+            "parts": [{"path": ".", "layout": "folder_per_class", "faces": "crops"}],
+        },
+    )
+    tones = _tones([("mask", "light"), ("no_mask", "dark")], 3).assign(source="evil")
+    sheet = render_datasheet([hostile], {}, tones, findings(tones, {}, AuditConfig()))
+    assert "<script>" not in sheet and "<img" not in sheet
+    row = next(line for line in sheet.splitlines() if line.startswith("| evil | Masks"))
+    assert row == (
+        r"| evil | Masks \| faces &lt;script&gt;alert(1)&lt;/script&gt; | "
+        r"CC\|BY &lt;img src=x onerror=alert(2)&gt; | line one line two |"
+    )
+    # four cells: every other | is escaped
+    assert row.replace("\\|", "").count("|") == 5

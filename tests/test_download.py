@@ -150,11 +150,62 @@ def test_local_source_is_read_in_place(tmp_path, places, utk_faces):
     )
     assert len(kept) == 4 and rejected[["origin", "reason"]].values.tolist() == [
         ["loop", "symlinked_folder"],
-        ["with_mask/gone.jpg", "unreadable"],
+        ["with_mask/gone.jpg", "symlinked_file"],  # a broken link that leads out of the folder
     ]
     assert sorted(kept["label"]) == ["mask", "mask", "no_mask", "no_mask"]
     with pytest.raises(SourceError, match="exactly `path:`"):
         fetch_source(source("local"), {}, target(tmp_path, "r2"), places, FAST)
+
+
+def test_a_local_source_does_not_follow_a_linked_file_out_of_it(tmp_path, places, utk_faces):
+    secret = tmp_path / "private" / "id_rsa.jpg"
+    secret.parent.mkdir()
+    secret.write_bytes(utk_faces[0].read_bytes())  # a real image: only the link's target is wrong
+    mine = tmp_path / "mine"
+    (mine / "with_mask").mkdir(parents=True)
+    (mine / "with_mask" / "a.jpg").write_bytes(utk_faces[1].read_bytes())
+    (mine / "with_mask" / "inside.jpg").symlink_to(mine / "with_mask" / "a.jpg")  # stays inside
+    (mine / "with_mask" / "planted.jpg").symlink_to(secret)
+    raw = target(tmp_path)
+    record = fetch_source(source("local"), {"path": str(mine)}, raw, places, FAST)
+    assert record["files"] == 2 and record["links_not_followed"] == ["with_mask/planted.jpg"]
+    kept, rejected = ingest_source(source("local"), mine, IngestConfig(workers=1), tmp_path / "faces")
+    assert sorted(kept["origin"]) == ["with_mask/a.jpg", "with_mask/inside.jpg"]
+    assert rejected["reason"].tolist() == ["symlinked_file"]
+    assert str(secret) in rejected["detail"].iloc[0]
+
+
+def test_file_names_with_tabs_and_newlines_round_trip_through_the_inventory(tmp_path, places, utk_faces):
+    import csv
+
+    mine = tmp_path / "mine" / "with_mask"
+    mine.mkdir(parents=True)
+    names = ["plain.jpg", "tab\there.jpg", "new\nline.jpg"]
+    for name in names:
+        (mine / name).write_bytes(utk_faces[0].read_bytes())
+    raw = target(tmp_path)
+    fetch_source(source("local"), {"path": str(mine.parent)}, raw, places, FAST)
+    with (raw / "INVENTORY.tsv").open(newline="") as f:
+        rows = list(csv.DictReader(f, delimiter="\t"))
+    assert sorted(r["path"] for r in rows) == sorted(f"with_mask/{n}" for n in names)
+    assert all(int(r["size"]) == utk_faces[0].stat().st_size for r in rows)
+
+
+@pytest.mark.parametrize("path", ["/", "/proc", "/etc/ssl", "~/.ssh", "{tmp}/.hidden/data"])
+def test_a_local_source_refuses_system_and_hidden_folders(tmp_path, places, path):
+    (tmp_path / ".hidden" / "data").mkdir(parents=True)
+    with pytest.raises(SourceError, match=r"system folder|hidden folder"):
+        fetch_source(source("local"), {"path": path.format(tmp=tmp_path)}, target(tmp_path), places, FAST)
+
+
+def test_a_local_walk_stops_at_its_file_cap_with_a_clear_message(tmp_path):
+    from pipeline.download import inventory
+
+    for i in range(5):
+        (tmp_path / f"{i}.jpg").write_bytes(b"x")
+    assert len(inventory(tmp_path, limit=5)[0]) == 5
+    with pytest.raises(SourceError, match="more than 3 files: a `local` source is one data set's folder"):
+        inventory(tmp_path, limit=3)
 
 
 def test_google_drive_files_and_an_index_of_files_through_gdown(tmp_path, places):

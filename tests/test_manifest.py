@@ -108,3 +108,31 @@ def test_rejection_report_counts_per_source_and_names_examples():
         "b": {"kept": 1, "rejected_by_reason": {"min_size": 1}},
     }
     assert report["examples"] == {"blur": ["r0", "r1", "r2"], "min_size": ["r7"]}
+
+
+def test_a_truncated_manifest_between_stages_is_one_line_naming_it_and_the_rebuild(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from pipeline.errors import StageOutputError
+    from tests.conftest import ROOT
+
+    path = tmp_path / "datasets" / "ingest" / "manifest.parquet"
+    write_manifest(new_manifest([{"id": "a", "source": "s", "label": "mask", "group": "g"}]), path)
+    path.write_bytes(path.read_bytes()[:40])
+    with pytest.raises(StageOutputError, match=r"ingest/manifest.parquet is damaged.*`dvc repro ingest`"):
+        read_manifest(path)
+    (tmp_path / "params.yaml").write_text("dedup: {workers: 1}\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "stages.dedup"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=os.environ | {"PYTHONPATH": str(ROOT)},
+    )
+    assert done.returncode == 2 and done.stderr.count("\n") == 1
+    assert done.stderr.startswith("error: datasets/ingest/manifest.parquet is damaged")
+    path.unlink()
+    with pytest.raises(StageOutputError, match=r"is missing: rebuild it with `dvc repro ingest`"):
+        read_manifest(path)

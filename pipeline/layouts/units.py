@@ -42,9 +42,18 @@ class Unit:
     size: tuple[int, int] | None = None  # (width, height) the annotation was drawn on
 
 
+def outside_link(path: Path, root: Path) -> str | None:
+    """Where a symlinked file leads when that is outside `root` (a source must not read
+    ~/.ssh through a link planted in it), else None."""
+    if not path.is_symlink():
+        return None
+    target = Path(os.path.realpath(path))
+    return None if target.is_relative_to(Path(os.path.realpath(root))) else str(target)
+
+
 def walk_files(root: Path) -> Iterator[tuple[Path, Problem | None]]:
     """Every file under root, sorted. Symlinked folders are reported, not followed: they
-    can loop (`a -> .`) or lead out of the source."""
+    can loop (`a -> .`) or lead out of the source; so are linked files that lead out of it."""
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
         dirnames.sort()
         links = [d for d in dirnames if (Path(dirpath) / d).is_symlink()]
@@ -53,6 +62,8 @@ def walk_files(root: Path) -> Iterator[tuple[Path, Problem | None]]:
             path = Path(dirpath) / name
             if name in links:
                 yield path, ("symlinked_folder", f"not followed: points to {os.readlink(path)}")
+            elif (target := outside_link(path, root)) is not None:
+                yield path, ("symlinked_file", f"not followed: leads outside the source, to {target}")
             else:
                 yield path, None
 
