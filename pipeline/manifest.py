@@ -105,6 +105,8 @@ def _conform(df: pd.DataFrame, schema: pa.Schema) -> pd.DataFrame:
 
 
 def _table(df: pd.DataFrame, schema: pa.Schema) -> pa.Table:
+    if df.empty:  # no values to convert: pandas' guessed dtypes (float64 for a list) would fail
+        return schema.empty_table()
     return pa.Table.from_pandas(_conform(df, schema), schema=schema, preserve_index=False)
 
 

@@ -114,6 +114,8 @@ def _assign_units(df: pd.DataFrame, reserved: set[str], config: SplitConfig) -> 
             position = _unit_hash(config.seed, group)
             assignment[group] = SPLITS[min(int(np.searchsorted(bounds, position, side="right")), 2)]
         return assignment
+    if df.empty:
+        return assignment
     sizes = df.groupby("group").size()
     strata = df.groupby("group").apply(_stratum, config.stratify, include_groups=False)
     for _, groups in strata.groupby(strata):

@@ -22,6 +22,7 @@ PARAMS_FILE = Path("params.yaml")
 CATALOG_FILE = Path("datasets/sources.yaml")
 REPORTS_DIR = Path("reports")
 COUNTS_DIR = REPORTS_DIR / "counts"
+STAGES = ("ingest", "dedup", "filter", "landmarks", "synthesize", "split")  # the data stages, in order
 C = TypeVar("C")
 OUT_OF_SPACE = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 
@@ -80,8 +81,29 @@ def to_config(cls: Callable[..., C], values: dict[str, Any], where: str) -> C:
 
 
 def summary(stage: str, n_in: int, kept: pd.DataFrame, rejected: pd.DataFrame) -> None:
-    reasons = ", ".join(f"{k}={v}" for k, v in reason_counts(rejected).items()) or "none"
-    print(f"{stage}: {n_in} in, {len(kept)} out, {len(rejected)} rejected ({reasons})")
+    """The stage's one line; when nothing came out, why, with the first example, since every
+    later stage will have nothing to work on."""
+    reasons = reason_counts(rejected)
+    listed = ", ".join(f"{k}={v}" for k, v in reasons.items()) or "none"
+    print(f"{stage}: {n_in} in, {len(kept)} out, {len(rejected)} rejected ({listed})")
+    if kept.empty and len(rejected):
+        top = sorted(reasons, key=lambda r: -reasons[r])[:3]
+        examples = [rejected[rejected["reason"] == r].iloc[0] for r in top]
+        why = "; ".join(
+            f"{reasons[r]} {r} (e.g. {row['origin'] or row['id']}: {row['detail']})"
+            for r, row in zip(top, examples, strict=True)
+        )
+        print(f"{stage}: no face came out of {len(rejected)} rejected: {why}", file=sys.stderr)
+
+
+def nothing_reached(stage: str, df: pd.DataFrame) -> bool:
+    """Whether the stage's input is empty, saying so and where to look: it still writes its
+    outputs (empty, with the schema), so the pipeline's records stay complete."""
+    if len(df):
+        return False
+    before = STAGES[STAGES.index(stage) - 1] if stage in STAGES[1:] else "ingest"
+    print(f"{stage}: 0 faces reached {stage}: see reports/counts/{before}.json for why", file=sys.stderr)
+    return True
 
 
 def out_of_space(exc: OSError) -> bool:
@@ -158,6 +180,7 @@ def transform(
     """The whole of a manifest-in, manifest-out stage: params -> step -> outputs."""
     config = to_config(config_cls, section(stage), stage)
     df = read_manifest(source / "manifest.parquet")
+    nothing_reached(stage, df)
     kept, rejected = step(df, config)
     extra = None if report is None else report(kept, rejected, config)
     write_stage_outputs(stage, out_dir, len(df), kept, rejected, extra)

@@ -6,7 +6,7 @@ from pipeline.atomic import atomic_dir, write_json
 from pipeline.errors import InvariantError
 from pipeline.manifest import read_manifest
 from pipeline.split import SplitConfig, link_imagefolder, split
-from stages.common import run, section, to_config, write_counts, write_tables
+from stages.common import nothing_reached, run, section, to_config, write_counts, write_tables
 
 OUT = Path("datasets/split")
 
@@ -14,6 +14,7 @@ OUT = Path("datasets/split")
 def main() -> None:
     config = to_config(SplitConfig, section("split"), "split")
     df = read_manifest(Path("datasets/synthesize/manifest.parquet"))
+    nothing_reached("split", df)
     kept, rejected, report = split(df, config)
     leaks = {k: v for k, v in report["leakage"].items() if v}
     if leaks:

@@ -6,7 +6,7 @@ from pipeline.atomic import atomic_dir
 from pipeline.images import save_png
 from pipeline.manifest import read_manifest
 from pipeline.synthesize import SynthesizeConfig, sheet, synthesize
-from stages.common import run, section, to_config, write_counts, write_tables
+from stages.common import nothing_reached, run, section, to_config, write_counts, write_tables
 
 OUT = Path("datasets/synthesize")
 SHEET = Path("reports/synthesize/contact_sheet.png")
@@ -15,6 +15,7 @@ SHEET = Path("reports/synthesize/contact_sheet.png")
 def main() -> None:
     config = to_config(SynthesizeConfig, section("synthesize"), "synthesize")
     df = read_manifest(Path("datasets/landmarks/manifest.parquet"))
+    nothing_reached("synthesize", df)
     with atomic_dir(OUT) as staging:
         kept, rejected = synthesize(df, config, staging / "faces", OUT / "faces")
         write_tables(staging, kept, rejected)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from dvclive import Live
 from pipeline.atomic import atomic_dir
-from pipeline.errors import ParamsError
+from pipeline.errors import MasksetError, ParamsError
 from pipeline.families import family_of, save_model
 from pipeline.manifest import read_manifest
 from pipeline.train import TrainConfig
@@ -27,6 +27,12 @@ def main() -> None:
     }
     config = to_config(TrainConfig, values, f"train.models.{name}")
     df = read_manifest(Path("datasets/split/manifest.parquet"))
+    if df.empty:
+        raise MasksetError(
+            "0 faces reached train: every face was rejected upstream. See reports/counts/*.json "
+            "(`dvc metrics show`) for which stage dropped them and why, fix the source or the "
+            "params, and run `dvc repro` again"
+        )
     history: list[dict[str, float]] = []
     with Live(dir=f"dvclive/train/{name}", dvcyaml=None, save_dvc_exp=False) as live:
 

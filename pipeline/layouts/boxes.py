@@ -9,6 +9,7 @@ no_faces_annotated, no_annotation (an image no record names) and bad_annotation.
 
 from __future__ import annotations
 
+import glob
 import json
 import math
 from collections.abc import Callable, Iterator
@@ -55,6 +56,13 @@ def _image_path(images: Path, name: str) -> tuple[Path | None, str]:
     if rel.is_absolute() or ".." in rel.parts or not rel.parts:
         return None, name
     return images.joinpath(*rel.parts), rel.as_posix()
+
+
+def _namesakes(file: Path) -> str:
+    """A hint when the annotated name is absent but the same name with another extension is
+    there (annotations naming .jpg for .png files): every box would be missing otherwise."""
+    others = sorted(p.name for p in file.parent.glob(f"{glob.escape(file.stem)}.*") if p != file)
+    return f"; {', '.join(others)} is there: the annotation's extension differs" if others else ""
 
 
 def units_from_annotations(
@@ -104,7 +112,7 @@ def units_from_annotations(
         if len(sizes) > 1:
             error = ("bad_annotation", f"{where} give different image sizes {sorted(sizes)}")
         elif not file.is_file():
-            error = ("missing_image", f"{rel} named by {where} is not in {part.images}/")
+            error = ("missing_image", f"{rel} named by {where} is not in {part.images}/{_namesakes(file)}")
         if not candidates:
             candidates, error = [Candidate("")], error or ("no_faces_annotated", f"{where} boxes no face")
         yield Unit(
