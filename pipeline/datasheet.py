@@ -15,8 +15,6 @@ import pandas as pd
 from pipeline.manifest import LABELS, SPLITS
 from pipeline.sources import Source
 
-STAGES = ("ingest", "dedup", "filter", "landmarks", "synthesize", "split")
-
 USES = """\
 ## Uses
 

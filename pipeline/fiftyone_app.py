@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import os
 import signal
-import sys
+import socket
+import threading
 from pathlib import Path
 
 os.environ.setdefault("FIFTYONE_DO_NOT_TRACK", "true")
@@ -24,6 +25,7 @@ import psutil
 from fiftyone import ViewField as F
 
 from pipeline.corrections import EXCLUDE_TAG, RELABEL_PREFIX
+from pipeline.errors import MasksetError
 from pipeline.manifest import Label
 
 SKIPPED = ("path",)  # the sample's own filepath
@@ -168,15 +170,46 @@ def _stop_children() -> None:
         child.kill()
 
 
+def port_in_use(address: str, port: int) -> str | None:
+    """Who listens on `address`:`port` ("pid 123: python -m ..."), "another program" when the
+    owner cannot be read, or None when the port is free. FiftyOne would attach a second App
+    to the first one's server and print its own URL as if it were new."""
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    with socket.socket(family) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a closed App's TIME_WAIT is free
+        try:
+            probe.bind((address, port))
+            return None
+        except OSError:
+            pass
+    for conn in psutil.net_connections(kind="tcp"):
+        if conn.status == psutil.CONN_LISTEN and conn.laddr.port == port and conn.pid:
+            try:
+                return f"pid {conn.pid}: {' '.join(psutil.Process(conn.pid).cmdline())[:120]}"
+            except psutil.Error:
+                return f"pid {conn.pid}"
+    return "another program"
+
+
 def launch(name: str, port: int, address: str = "127.0.0.1", view: str | None = None) -> None:
-    """Serve the App until interrupted or terminated; it listens on `address` (127.0.0.1
-    unless asked otherwise) and takes its server processes down with it."""
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    """Serve the App until SIGINT (Ctrl-C) or SIGTERM, or until its server process dies;
+    it listens on `address` (127.0.0.1 unless asked otherwise) and takes every process it
+    started down with it. A signal only sets a flag: FiftyOne's startup swallows exceptions
+    in places, so a signal raised as one could leave the command running with no server."""
+    owner = port_in_use(address, port)
+    if owner:
+        raise MasksetError(f"port {port} on {address} is in use ({owner}): stop it or pass --port")
+    stopping = threading.Event()
+    previous = {s: signal.signal(s, lambda *_: stopping.set()) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
         dataset = fo.load_dataset(name)
         shown = dataset.load_saved_view(view) if view else dataset
-        session = fo.launch_app(shown, port=port, address=address, remote=True)
+        fo.launch_app(shown, port=port, address=address, remote=True)
         print(f"FiftyOne App on http://{address}:{port} (Ctrl-C to stop)", flush=True)
-        session.wait(-1)
+        while not stopping.wait(1.0):
+            if port_in_use(address, port) is None:  # its server died: nothing left to serve
+                raise MasksetError(f"the FiftyOne App server on port {port} stopped; see the messages above")
     finally:
         _stop_children()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -1,43 +1,37 @@
 """audit: skin-tone balance per class and split, per-group accuracy, JSON + HTML report."""
 
 import json
-from pathlib import Path
 
 import pandas as pd
 
 from pipeline.atomic import atomic_path, write_json
 from pipeline.audit import AuditConfig, audit, render_html
-from pipeline.datasheet import STAGES, render_datasheet
+from pipeline.datasheet import render_datasheet
 from pipeline.manifest import read_manifest
 from pipeline.sources import get_source, load_catalog
-from stages.common import CATALOG_FILE, COUNTS_DIR, load_params, run, section, to_config
-
-OUT = Path("reports/audit")
-DATASHEET = Path("reports/DATASHEET.md")
+from stages.common import load_params, run, section, to_config
+from stages.paths import AUDIT, CATALOG_FILE, DATA_STAGES, DATASHEET, counts_of, evaluate_dir, manifest_of
 
 
 def main() -> None:
     params = load_params()
     config = to_config(AuditConfig, section("audit", params), "audit")
-    df = read_manifest(Path("datasets/split/manifest.parquet"))
-    preds = {
-        m: pd.read_parquet(Path("reports/evaluate") / m / "predictions.parquet")
-        for m in params.get("models", [])
-    }
+    df = read_manifest(manifest_of("split"))
+    preds = {m: pd.read_parquet(evaluate_dir(m) / "predictions.parquet") for m in params.get("models", [])}
     report, tones = audit(df, preds, config)
-    write_json(report, OUT / "audit.json")
-    with atomic_path(OUT / "skin_tone.parquet") as tmp:
+    write_json(report, AUDIT / "audit.json")
+    with atomic_path(AUDIT / "skin_tone.parquet") as tmp:
         tones.to_parquet(tmp, index=False)
-    with atomic_path(OUT / "index.html") as tmp:
+    with atomic_path(AUDIT / "index.html") as tmp:
         tmp.write_text(render_html(report))
     catalog = load_catalog(CATALOG_FILE)
     sources = [get_source(catalog, key) for key in sorted(df["source"].dropna().unique())]
-    counts = {s: json.loads((COUNTS_DIR / f"{s}.json").read_text()) for s in STAGES}
+    counts = {s: json.loads(counts_of(s).read_text()) for s in DATA_STAGES}
     with atomic_path(DATASHEET) as tmp:
         tmp.write_text(render_datasheet(sources, counts, df, report))
     print(
         f"audit: {report['rows']} faces, {len(report['warnings'])} warnings; "
-        f"see {OUT / 'index.html'} and {DATASHEET}"
+        f"see {AUDIT / 'index.html'} and {DATASHEET}"
     )
     for warning in report["warnings"]:
         print(f"  warning: {warning}")

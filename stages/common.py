@@ -16,22 +16,33 @@ import yaml
 
 from pipeline.atomic import atomic_dir, write_json
 from pipeline.errors import MasksetError, ParamsError
+from pipeline.fiftyone_db import InspectConfig, use_database
 from pipeline.manifest import read_manifest, reason_counts, rejection_report, write_manifest, write_rejected
+from stages.paths import (
+    PARAMS_FILE,
+    counts_of,
+    fiftyone_database,
+    fiftyone_dataset,
+    manifest_of,
+    previous_stage,
+    report_of,
+    stage_dir,
+)
 
-PARAMS_FILE = Path("params.yaml")
-CATALOG_FILE = Path("datasets/sources.yaml")
-REPORTS_DIR = Path("reports")
-COUNTS_DIR = REPORTS_DIR / "counts"
-STAGES = ("ingest", "dedup", "filter", "landmarks", "synthesize", "split")  # the data stages, in order
 C = TypeVar("C")
 OUT_OF_SPACE = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 
 
 def load_params(path: Path = PARAMS_FILE) -> dict[str, Any]:
     try:
-        return yaml.safe_load(path.read_text()) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise ParamsError(f"cannot read {path}: {exc}") from exc
+        params = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise ParamsError(f"cannot read {path}: {exc}") from None
+    if not isinstance(params, dict):
+        raise ParamsError(
+            f"{path} holds a {type(params).__name__}, not sections of `key: value` (see the README)"
+        )
+    return params
 
 
 def section(name: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -101,8 +112,9 @@ def nothing_reached(stage: str, df: pd.DataFrame) -> bool:
     outputs (empty, with the schema), so the pipeline's records stay complete."""
     if len(df):
         return False
-    before = STAGES[STAGES.index(stage) - 1] if stage in STAGES[1:] else "ingest"
-    print(f"{stage}: 0 faces reached {stage}: see reports/counts/{before}.json for why", file=sys.stderr)
+    print(
+        f"{stage}: 0 faces reached {stage}: see {counts_of(previous_stage(stage))} for why", file=sys.stderr
+    )
     return True
 
 
@@ -111,15 +123,18 @@ def out_of_space(exc: OSError) -> bool:
     return exc.errno in OUT_OF_SPACE or "No space left on device" in str(exc)
 
 
-def run(main: Callable[[], None]) -> None:
-    """Run a stage; a user-fixable error prints its message and exits 2, with no traceback.
-    A full disk is one: outputs are swapped in only when complete, so the previous good
-    output is still there and a rerun after freeing space finishes the job."""
+def guarded(main: Callable[[], int | None]) -> int:
+    """`main`'s exit status; a user-fixable error prints its message as one line and gives 2,
+    with no traceback. A full disk is one: outputs are swapped in only when complete, so the
+    previous good output is still there and a rerun after freeing space finishes the job.
+    Ctrl-C is a normal way to stop a long command: 130, as shells report it."""
     try:
-        main()
+        return main() or 0
     except MasksetError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
+        return 2
+    except KeyboardInterrupt:
+        return 130
     except OSError as exc:
         if not out_of_space(exc):
             raise
@@ -129,7 +144,22 @@ def run(main: Callable[[], None]) -> None:
             "unchanged: free some space (`df -h .`) and run again",
             file=sys.stderr,
         )
-        sys.exit(2)
+        return 2
+
+
+def run(main: Callable[[], None]) -> None:
+    """Run a stage script: stages and `maskset` turn errors into exit codes alike."""
+    status = guarded(main)
+    if status:
+        sys.exit(status)
+
+
+def fiftyone_setup(params: dict[str, Any] | None = None) -> tuple[InspectConfig, str]:
+    """The inspect section and this project's dataset name, with FiftyOne pointed at this
+    project's database (call before anything imports fiftyone)."""
+    config = to_config(InspectConfig, section("inspect", params), "inspect")
+    use_database(fiftyone_database(config.database_dir))
+    return config, fiftyone_dataset(config.dataset_name)
 
 
 def write_tables(directory: Path, kept: pd.DataFrame, rejected: pd.DataFrame) -> None:
@@ -149,9 +179,9 @@ def write_counts(
         "rejected_by_reason": reason_counts(rejected),
         **rejection_report(kept, rejected),
     }
-    write_json(counts, COUNTS_DIR / f"{stage}.json")
+    write_json(counts, counts_of(stage))
     if report is not None:
-        write_json({**counts, **report}, REPORTS_DIR / f"{stage}.json")
+        write_json({**counts, **report}, report_of(stage))
     summary(stage, n_in, kept, rejected)
 
 
@@ -173,14 +203,13 @@ def transform(
     stage: str,
     config_cls: Callable[..., C],
     step: Callable[[pd.DataFrame, C], tuple[pd.DataFrame, pd.DataFrame]],
-    source: Path,
-    out_dir: Path,
     report: Callable[[pd.DataFrame, pd.DataFrame, C], dict] | None = None,
 ) -> None:
-    """The whole of a manifest-in, manifest-out stage: params -> step -> outputs."""
+    """The whole of a manifest-in, manifest-out stage: params -> step -> outputs, reading the
+    previous data stage's manifest and writing datasets/<stage>/."""
     config = to_config(config_cls, section(stage), stage)
-    df = read_manifest(source / "manifest.parquet")
+    df = read_manifest(manifest_of(previous_stage(stage)))
     nothing_reached(stage, df)
     kept, rejected = step(df, config)
     extra = None if report is None else report(kept, rejected, config)
-    write_stage_outputs(stage, out_dir, len(df), kept, rejected, extra)
+    write_stage_outputs(stage, stage_dir(stage), len(df), kept, rejected, extra)

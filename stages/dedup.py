@@ -1,13 +1,11 @@
-"""dedup: datasets/ingest/manifest.parquet -> datasets/dedup/ (see pipeline/dedup.py)."""
-
-from pathlib import Path
+"""dedup: the ingest manifest -> datasets/dedup/ (see pipeline/dedup.py)."""
 
 from pipeline.dedup import DedupConfig, dedup, dedup_report
 from stages.common import run, transform
 
 
 def main() -> None:
-    transform("dedup", DedupConfig, dedup, Path("datasets/ingest"), Path("datasets/dedup"), dedup_report)
+    transform("dedup", DedupConfig, dedup, dedup_report)
 
 
 if __name__ == "__main__":

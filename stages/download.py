@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 from pipeline.atomic import atomic_dir, write_json
 from pipeline.download import Places, fetch_source
 from pipeline.errors import SourceError
 from pipeline.sources import get_source, load_catalog
-from stages.common import CATALOG_FILE, load_params, run
-
-RAW = Path("datasets/raw")
-DOWNLOADS = Path("datasets/downloads")
-LOCK = Path("datasets/sources.lock")
+from stages.common import load_params, run
+from stages.paths import CATALOG_FILE, DOWNLOADS, SOURCES_LOCK, raw_dir
 
 
 def main() -> None:
@@ -22,8 +18,8 @@ def main() -> None:
     key = sys.argv[1]
     source = get_source(load_catalog(CATALOG_FILE), key)
     options = (load_params().get("download") or {}).get(key) or {}
-    with atomic_dir(RAW / key) as target:
-        record = fetch_source(source, options, target, Places(DOWNLOADS / key, LOCK))
+    with atomic_dir(raw_dir(key)) as target:
+        record = fetch_source(source, options, target, Places(DOWNLOADS / key, SOURCES_LOCK))
         write_json(record, target / "SOURCE.json")
     print(f"download@{key}: done ({record.get('files')})")
 

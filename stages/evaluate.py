@@ -2,7 +2,6 @@
 misclassified faces and occlusion heatmaps."""
 
 import sys
-from pathlib import Path
 
 import numpy as np
 
@@ -14,6 +13,7 @@ from pipeline.families import load_model
 from pipeline.images import save_png
 from pipeline.manifest import read_manifest
 from stages.common import run, section, to_config
+from stages.paths import evaluate_dir, manifest_of, model_dir
 
 
 def main() -> None:
@@ -21,9 +21,9 @@ def main() -> None:
         raise ParamsError("usage: python -m stages.evaluate <model name>")
     name = sys.argv[1]
     config = to_config(EvaluateConfig, section("evaluate"), "evaluate")
-    out = Path("reports/evaluate") / name
-    model, meta = load_model(Path("models") / name)
-    df = read_manifest(Path("datasets/split/manifest.parquet"))
+    out = evaluate_dir(name)
+    model, meta = load_model(model_dir(name))
+    df = read_manifest(manifest_of("split"))
     preds = predictions(model, meta, df, config.batch_size)
     metrics, tables = evaluate(preds, list(meta.classes), config)
     out.mkdir(parents=True, exist_ok=True)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pandas as pd
 
 from pipeline.atomic import atomic_dir
@@ -12,19 +10,10 @@ from pipeline.errors import SourceError
 from pipeline.ingest import IngestConfig, ingest_source, join_copies
 from pipeline.manifest import new_rejected
 from pipeline.sources import data_root, get_source, load_catalog
-from stages.common import (
-    CATALOG_FILE,
-    load_params,
-    run,
-    section,
-    to_config,
-    write_counts,
-    write_tables,
-)
+from stages.common import load_params, run, section, to_config, write_counts, write_tables
+from stages.paths import CATALOG_FILE, CORRECTIONS_FILE, raw_dir, stage_dir
 
-RAW = Path("datasets/raw")
-CORRECTIONS = Path("datasets/corrections.yaml")
-OUT = Path("datasets/ingest")
+OUT = stage_dir("ingest")
 
 
 def main() -> None:
@@ -35,12 +24,12 @@ def main() -> None:
     if not keys:
         raise SourceError("params.yaml `sources:` is empty: name at least one catalog source")
     for key in keys:
-        if not (RAW / key).is_dir():
-            raise SourceError(f"{RAW / key} does not exist: run `dvc repro download@{key}` first")
+        if not raw_dir(key).is_dir():
+            raise SourceError(f"{raw_dir(key)} does not exist: run `dvc repro download@{key}` first")
     with atomic_dir(OUT) as staging:
         manifests, rejections = [], []
         for key in keys:
-            root = data_root(RAW / key)
+            root = data_root(raw_dir(key))
             kept, rejected = ingest_source(
                 get_source(catalog, key), root, config, staging / "faces", OUT / "faces"
             )
@@ -49,9 +38,9 @@ def main() -> None:
         kept = join_copies(pd.concat(manifests, ignore_index=True))
         rejected = pd.concat(rejections)
         n_in = len(kept) + len(rejected)
-        kept, excluded, stale = apply_corrections(kept, load_corrections(CORRECTIONS))
+        kept, excluded, stale = apply_corrections(kept, load_corrections(CORRECTIONS_FILE))
         if stale:
-            print(f"ingest: {len(stale)} correction(s) in {CORRECTIONS} match no face, e.g. {stale[:3]}")
+            print(f"ingest: {len(stale)} correction(s) in {CORRECTIONS_FILE} match no face, e.g. {stale[:3]}")
         rejected = pd.concat([rejected, new_rejected(excluded)], ignore_index=True)
         write_tables(staging, kept, rejected)
     write_counts("ingest", n_in, kept, rejected)

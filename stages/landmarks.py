@@ -1,19 +1,11 @@
-"""landmarks: datasets/filter/manifest.parquet -> datasets/landmarks/ (see pipeline/landmarks.py)."""
-
-from pathlib import Path
+"""landmarks: the filter manifest -> datasets/landmarks/ (see pipeline/landmarks.py)."""
 
 from pipeline.landmarks import LandmarksConfig, add_landmarks
 from stages.common import run, transform
 
 
 def main() -> None:
-    transform(
-        "landmarks",
-        LandmarksConfig,
-        add_landmarks,
-        Path("datasets/filter"),
-        Path("datasets/landmarks"),
-    )
+    transform("landmarks", LandmarksConfig, add_landmarks)
 
 
 if __name__ == "__main__":

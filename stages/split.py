@@ -1,19 +1,18 @@
 """split: train / val / test by group, plus an ImageFolder tree and the leakage report."""
 
-from pathlib import Path
-
 from pipeline.atomic import atomic_dir, write_json
 from pipeline.errors import InvariantError
 from pipeline.manifest import read_manifest
 from pipeline.split import SplitConfig, link_imagefolder, split
 from stages.common import nothing_reached, run, section, to_config, write_counts, write_tables
+from stages.paths import SPLIT_REPORT, manifest_of, stage_dir
 
-OUT = Path("datasets/split")
+OUT = stage_dir("split")
 
 
 def main() -> None:
     config = to_config(SplitConfig, section("split"), "split")
-    df = read_manifest(Path("datasets/synthesize/manifest.parquet"))
+    df = read_manifest(manifest_of("synthesize"))
     nothing_reached("split", df)
     kept, rejected, report = split(df, config)
     leaks = {k: v for k, v in report["leakage"].items() if v}
@@ -23,7 +22,7 @@ def main() -> None:
         link_imagefolder(kept, staging / "imagefolder")
         write_tables(staging, kept, rejected)
     write_counts("split", len(df), kept, rejected)
-    write_json(report, Path("reports/split.json"))
+    write_json(report, SPLIT_REPORT)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,6 @@
 
 import math
 import sys
-from pathlib import Path
 
 from dvclive import Live
 from pipeline.atomic import atomic_dir
@@ -11,6 +10,7 @@ from pipeline.families import family_of, save_model
 from pipeline.manifest import read_manifest
 from pipeline.train import TrainConfig
 from stages.common import run, section, to_config
+from stages.paths import dvclive_dir, manifest_of, model_dir
 
 
 def main() -> None:
@@ -26,7 +26,7 @@ def main() -> None:
         "threads": params.get("threads", 2),
     }
     config = to_config(TrainConfig, values, f"train.models.{name}")
-    df = read_manifest(Path("datasets/split/manifest.parquet"))
+    df = read_manifest(manifest_of("split"))
     if df.empty:
         raise MasksetError(
             "0 faces reached train: every face was rejected upstream. See reports/counts/*.json "
@@ -34,7 +34,7 @@ def main() -> None:
             "params, and run `dvc repro` again"
         )
     history: list[dict[str, float]] = []
-    with Live(dir=f"dvclive/train/{name}", dvcyaml=None, save_dvc_exp=False) as live:
+    with Live(dir=str(dvclive_dir(name)), dvcyaml=None, save_dvc_exp=False) as live:
 
         def log(metrics: dict[str, float]) -> None:
             history.append(metrics)
@@ -50,7 +50,7 @@ def main() -> None:
             "kept_epoch": kept,
             "epochs_run": len(history),
         }
-    with atomic_dir(Path("models") / name) as staging:
+    with atomic_dir(model_dir(name)) as staging:
         save_model(model, meta, staging)
     speed = meta.details.get("train_images_per_second")
     speed_text = f", {speed:.0f} images/s" if speed else ""

@@ -52,7 +52,7 @@ def serving_app(name: str, *args: str) -> Iterator[tuple[int, ServedApp]]:
     log = Path(tempfile.mkstemp(prefix="maskset-app-", suffix=".log")[1])
     with log.open("w") as out:
         proc = ServedApp(
-            [sys.executable, "-m", "pipeline.cli", "app", "--dataset", name, "--port", str(port), *args],
+            [sys.executable, "-m", "stages.cli", "app", "--dataset", name, "--port", str(port), *args],
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,

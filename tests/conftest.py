@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,8 @@ from pipeline.manifest import new_manifest
 
 os.environ.setdefault("FIFTYONE_DO_NOT_TRACK", "true")
 os.environ.setdefault("FIFTYONE_DATABASE_VALIDATION", "false")
+# the tests' own FiftyOne database, shared with the `maskset app` they start, never the user's
+os.environ.setdefault("FIFTYONE_DATABASE_DIR", tempfile.mkdtemp(prefix="maskset-tests-fiftyone-"))
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
@@ -81,8 +84,18 @@ def separable(tmp_path, rng):
     return toy_manifest(tmp_path, 60, draw)
 
 
+@pytest.fixture(scope="module")
+def utk_sample_manifest():
+    """The first 20 UTKFace sample faces as a split manifest, for module-scoped fixtures."""
+    return _split_manifest(sorted(_require(UTK_SAMPLE).glob("*.jpg")))
+
+
 @pytest.fixture
 def split_manifest(utk_faces):
+    return _split_manifest(utk_faces)
+
+
+def _split_manifest(utk_faces: list[Path]) -> pd.DataFrame:
     rows = []
     for i, p in enumerate(utk_faces[:20]):
         rows.append(

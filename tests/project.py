@@ -12,6 +12,7 @@ from pathlib import Path
 
 import yaml
 
+from stages.paths import DATA_STAGES
 from tests.conftest import ROOT
 
 BIN = Path(sys.executable).parent
@@ -59,7 +60,7 @@ def sh(cwd: Path, *args: str, check: bool = True, **env: str) -> subprocess.Comp
     return result
 
 
-STAGES = ("ingest", "dedup", "filter", "landmarks", "synthesize", "split")
+STAGES = DATA_STAGES
 
 
 def outputs(repo: Path, stage: str) -> dict[str, dict]:

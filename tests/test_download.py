@@ -306,7 +306,7 @@ def test_kaggle_without_credentials_fails_fast_in_the_stage(tmp_path):
 
 
 def test_maskset_sources_lists_the_catalog(monkeypatch, capsys):
-    from pipeline.cli import main
+    from stages.cli import main
 
     monkeypatch.chdir(ROOT)
     assert main(["sources", "--json"]) == 0

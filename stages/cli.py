@@ -6,18 +6,10 @@ import argparse
 import sys
 from pathlib import Path
 
-import yaml
-
 from pipeline.atomic import json_text
 from pipeline.errors import MasksetError
-
-
-def _inspect_params() -> dict:
-    try:
-        with open("params.yaml") as f:
-            return (yaml.safe_load(f) or {}).get("inspect", {})
-    except OSError:
-        return {}
+from stages.common import fiftyone_setup, guarded, load_params
+from stages.paths import CATALOG_FILE, CORRECTIONS_FILE, PREDICTIONS, RAW, SOURCES_LOCK, model_dir
 
 
 def _sources(as_json: bool) -> int:
@@ -26,17 +18,10 @@ def _sources(as_json: bool) -> int:
     from pipeline.sources import load_catalog
 
     try:
-        with open("params.yaml") as f:
-            enabled = (yaml.safe_load(f) or {}).get("sources") or []
-        rows = source_status(
-            load_catalog(Path("datasets/sources.yaml")),
-            enabled,
-            Path("datasets/raw"),
-            read_lock(Path("datasets/sources.lock")),
-        )
+        enabled = load_params().get("sources") or []
+        rows = source_status(load_catalog(CATALOG_FILE), enabled, RAW, read_lock(SOURCES_LOCK))
     except (MasksetError, OSError) as exc:
-        print(f"error: {exc} (run maskset sources from the project folder)", file=sys.stderr)
-        return 2
+        raise MasksetError(f"{exc} (run maskset sources from the project folder)") from None
     if as_json:
         print(json_text(rows), end="")
         return 0
@@ -58,9 +43,8 @@ def _corrections(dataset: str, path: Path) -> int:
     try:
         entries, skipped = corrections_from_tags(reviewed_samples(dataset))
         write_corrections(path, entries)
-    except (MasksetError, ValueError) as exc:  # ValueError: FiftyOne has no such dataset
-        print(f"error: {exc}; run `dvc repro` first", file=sys.stderr)
-        return 2
+    except ValueError as exc:  # FiftyOne has no such dataset
+        raise MasksetError(f"{exc}; run `dvc repro` first") from None
     for note in skipped:
         print(f"skipped {note}")
     actions = {a: sum(e["action"] == a for e in entries.values()) for a in ("exclude", "relabel")}
@@ -74,15 +58,11 @@ def _corrections(dataset: str, path: Path) -> int:
 def _predict(args: argparse.Namespace) -> int:
     from pipeline.predict import predict_files
 
-    name = args.model
-    if name is None:
-        with open("params.yaml") as f:
-            name = ((yaml.safe_load(f) or {}).get("models") or [None])[0]
-    model_dir = Path("models") / str(name)
-    if not (model_dir / "meta.json").is_file():
-        print(f"error: no trained model at {model_dir}: run `dvc repro` (or pass --model)", file=sys.stderr)
-        return 2
-    results = predict_files(args.images, model_dir, args.out, detector=args.detector, upsample=args.upsample)
+    name = args.model or (load_params().get("models") or [None])[0]
+    directory = model_dir(str(name))
+    if not (directory / "meta.json").is_file():
+        raise MasksetError(f"no trained model at {directory}: run `dvc repro` (or pass --model)")
+    results = predict_files(args.images, directory, args.out, detector=args.detector, upsample=args.upsample)
     if args.json:
         print(json_text(results), end="")
         return 0
@@ -97,12 +77,17 @@ def _predict(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    defaults = _inspect_params()
+    return guarded(lambda: _run(_parser().parse_args(argv)))
+
+
+def _parser() -> argparse.ArgumentParser:
+    """Defaults that come from params.yaml (dataset, port) are resolved when a command runs,
+    so a broken params.yaml does not stop `maskset --help` or `maskset predict`."""
     parser = argparse.ArgumentParser(prog="maskset", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     app = commands.add_parser("app", help="open the FiftyOne App on the built dataset")
-    app.add_argument("--dataset", default=defaults.get("dataset_name", "maskset"))
-    app.add_argument("--port", type=int, default=defaults.get("port", 5151))
+    app.add_argument("--dataset", default=None, help="default: inspect.dataset_name (auto: this project's)")
+    app.add_argument("--port", type=int, default=None, help="default: inspect.port")
     app.add_argument(
         "--address",
         default="127.0.0.1",
@@ -120,9 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="a trained model under models/ (default: the first in params.yaml models:)",
     )
-    predict.add_argument(
-        "--out", type=Path, default=Path("predictions"), help="folder for the annotated copies"
-    )
+    predict.add_argument("--out", type=Path, default=PREDICTIONS, help="folder for the annotated copies")
     predict.add_argument("--detector", choices=["hog", "cnn"], default="hog")
     predict.add_argument(
         "--upsample", type=int, default=1, help="detector upsampling: finds smaller faces, slower"
@@ -132,32 +115,26 @@ def main(argv: list[str] | None = None) -> int:
         "corrections",
         help="write the review tags set in the App (bad_image, relabel:<label>) to the corrections file",
     )
-    review.add_argument("--dataset", default=defaults.get("dataset_name", "maskset"))
-    review.add_argument("--file", type=Path, default=Path("datasets/corrections.yaml"))
-    args = parser.parse_args(argv)
-    try:
-        return _run(args)
-    except MasksetError as exc:  # e.g. a model file that is not ours (pipeline/train.load_model)
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    review.add_argument("--dataset", default=None, help="default: inspect.dataset_name")
+    review.add_argument("--file", type=Path, default=CORRECTIONS_FILE)
+    return parser
 
 
 def _run(args: argparse.Namespace) -> int:
-    if args.command == "corrections":
-        return _corrections(args.dataset, args.file)
     if args.command == "sources":
         return _sources(args.json)
     if args.command == "predict":
         return _predict(args)
-    try:
-        from pipeline.fiftyone_app import launch
+    config, dataset = fiftyone_setup()  # before FiftyOne is imported: this project's database
+    dataset = args.dataset or dataset
+    if args.command == "corrections":
+        return _corrections(dataset, args.file)
+    from pipeline.fiftyone_app import launch
 
-        launch(args.dataset, args.port, args.address, args.view)
+    try:
+        launch(dataset, args.port or config.port, args.address, args.view)
     except ValueError as exc:  # FiftyOne: dataset or view not found
-        print(f"error: {exc}; run `dvc repro` first", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        pass
+        raise MasksetError(f"{exc}; run `dvc repro` first") from None
     return 0
 
 
