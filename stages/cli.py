@@ -7,9 +7,19 @@ import sys
 from pathlib import Path
 
 from pipeline.atomic import json_text
+from pipeline.config import parse
 from pipeline.errors import MasksetError
-from stages.common import fiftyone_setup, guarded, load_params
-from stages.paths import CATALOG_FILE, CORRECTIONS_FILE, PREDICTIONS, RAW, SOURCES_LOCK, model_dir
+from pipeline.fiftyone_db import InspectConfig
+from stages.common import fiftyone_setup, guarded, load_params, section
+from stages.paths import (
+    CATALOG_FILE,
+    CORRECTIONS_FILE,
+    PREDICTIONS,
+    RAW,
+    SOURCES_LOCK,
+    fiftyone_database,
+    model_dir,
+)
 
 
 def _sources(as_json: bool) -> int:
@@ -52,6 +62,22 @@ def _corrections(dataset: str, path: Path) -> int:
         f"{path}: {actions['exclude']} exclusion(s), {actions['relabel']} relabel(s) from the App's tags; "
         "commit it and run `dvc repro` to apply them"
     )
+    return 0
+
+
+def _database(stop_it: bool) -> int:
+    from pipeline.fiftyone_db import running, stop
+
+    config = parse(InspectConfig, section("inspect"), "inspect")
+    directory = fiftyone_database(config.database_dir)
+    if directory is None:
+        print("inspect.database_dir is null: FiftyOne's own configuration chooses the database")
+        return 0
+    if stop_it:
+        print(f"{directory}: {'stopped' if stop(directory) else 'no database was running'}")
+        return 0
+    state = running(directory)
+    print(f"{directory}: " + (f"mongod pid {state['pid']} at {state['uri']}" if state else "not running"))
     return 0
 
 
@@ -111,6 +137,10 @@ def _parser() -> argparse.ArgumentParser:
         "--upsample", type=int, default=1, help="detector upsampling: finds smaller faces, slower"
     )
     predict.add_argument("--json", action="store_true", help="print the results as JSON")
+    database = commands.add_parser(
+        "database", help="this project's FiftyOne database (its own mongod): where it is, or --stop it"
+    )
+    database.add_argument("--stop", action="store_true", help="stop the project's mongod")
     review = commands.add_parser(
         "corrections",
         help="write the review tags set in the App (bad_image, relabel:<label>) to the corrections file",
@@ -125,6 +155,8 @@ def _run(args: argparse.Namespace) -> int:
         return _sources(args.json)
     if args.command == "predict":
         return _predict(args)
+    if args.command == "database":
+        return _database(args.stop)
     config, dataset = fiftyone_setup()  # before FiftyOne is imported: this project's database
     dataset = args.dataset or dataset
     if args.command == "corrections":

@@ -92,3 +92,10 @@ def leftovers(folder: Path) -> list[str]:
         for p in folder.rglob("*")
         if p.name.endswith((".tmp", ".old")) and ".git" not in p.parts and ".dvc" not in p.parts
     )
+
+
+def stop_database(repo: Path) -> None:
+    """Stop the copy's own FiftyOne mongod (started by its inspect stage), if it runs."""
+    from pipeline.fiftyone_db import stop
+
+    stop(repo / ".fiftyone" / "db")

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from pipeline.manifest import read_manifest, read_rejected
-from tests.project import copy_project, sh
+from tests.project import copy_project, sh, stop_database
 
 pytestmark = pytest.mark.slow
 
@@ -21,31 +21,37 @@ def built(tmp_path_factory):
         train={"models": {"simple_cnn": {"epochs": 2}}},
     )
     params = yaml.safe_load((repo / "params.yaml").read_text())
-    sh(repo, "dvc", "repro")
-    return repo, params
+    try:
+        sh(repo, "dvc", "repro")
+        yield repo, params
+    finally:
+        stop_database(repo)
 
 
 def test_the_fiftyone_dataset_lives_in_the_projects_own_database(built):
     """inspect.dataset_name auto and database_dir .fiftyone/db: this working copy's dataset,
-    in its own MongoDB; the test process's database (another project, in effect) lacks it."""
+    in its own mongod; the test process's database (another project, in effect) lacks it."""
     import fiftyone as fo
 
+    from pipeline.fiftyone_db import running
     from stages.paths import project_tag
 
     repo, _ = built
     name = json.loads((repo / "reports/inspect.json").read_text())["dataset"]
     assert name == f"maskset-{project_tag(repo)}"
-    assert (repo / ".fiftyone/db").is_dir() and any((repo / ".fiftyone/db").iterdir())
+    state = running(repo / ".fiftyone/db")
+    assert state and state["uri"].startswith("mongodb://127.0.0.1:")
     listed = sh(
         repo,
         "python",
         "-c",
         "import fiftyone as fo; print(fo.list_datasets())",
-        FIFTYONE_DATABASE_DIR=str(repo / ".fiftyone/db"),
-    ).stdout
-    assert name in listed
+        FIFTYONE_DATABASE_URI=state["uri"],
+    )
+    assert name in listed.stdout
     assert not fo.dataset_exists(name)
     assert ".fiftyone" not in sh(repo, "git", "status", "--porcelain").stdout  # git-ignored
+    assert "mongod pid" in sh(repo, "maskset", "database").stdout
 
 
 def test_every_stage_ran_and_accounts_for_every_row(built):

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from tests.fileserver import KAGGLE_KEY, KAGGLE_USER, FakeKaggle, can_bind
-from tests.project import copy_project, sh
+from tests.project import copy_project, sh, stop_database
 
 pytestmark = pytest.mark.slow
 
@@ -51,8 +51,11 @@ def test_a_full_run_from_kaggle_writes_the_key_nowhere(tmp_path, utk_faces):
     config = tmp_path / "kaggle"  # where a user keeps kaggle.json (KAGGLE_CONFIG_DIR, or ~/.kaggle)
     config.mkdir()
     (config / "kaggle.json").write_text(json.dumps({"username": KAGGLE_USER, "key": KAGGLE_KEY}))
-    with FakeKaggle({"/files/masks.zip": faces_archive(utk_faces[:24])}, port=80) as server:
-        run = sh(repo, "dvc", "repro", KAGGLE_API_ENVIRONMENT="LOCALHOST", KAGGLE_CONFIG_DIR=str(config))
+    try:
+        with FakeKaggle({"/files/masks.zip": faces_archive(utk_faces[:24])}, port=80) as server:
+            run = sh(repo, "dvc", "repro", KAGGLE_API_ENVIRONMENT="LOCALHOST", KAGGLE_CONFIG_DIR=str(config))
+    finally:
+        stop_database(repo)
     assert any(path.endswith("DownloadDataset") for _, path, _ in server.log)  # it did authenticate
     built = json.loads((repo / "reports/counts/split.json").read_text())
     assert built["rows_out"] > 24  # the faces and their synthetic masks went all the way
