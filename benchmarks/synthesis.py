@@ -31,8 +31,8 @@ sys.path.insert(0, str(ROOT))
 from pipeline.faces import detect_faces, landmarks_68  # noqa: E402
 from pipeline.images import load_rgb  # noqa: E402
 from pipeline.landmarks import LandmarksConfig, add_landmarks, face_landmarks, points_of  # noqa: E402
-from pipeline.manifest import new_manifest  # noqa: E402
-from pipeline.masks.geometry import WEARS, qa_failure  # noqa: E402
+from pipeline.manifest import WEARS, new_manifest  # noqa: E402
+from pipeline.masks.geometry import qa_failure  # noqa: E402
 from pipeline.masks.kinds import KINDS  # noqa: E402
 from pipeline.masks.render import render_mask  # noqa: E402
 from pipeline.synthesize import SynthesizeConfig, synthesize  # noqa: E402

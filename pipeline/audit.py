@@ -21,6 +21,7 @@ from fairlearn.metrics import MetricFrame, false_negative_rate, false_positive_r
 from scipy.stats.contingency import association
 from sklearn.metrics import accuracy_score
 
+from pipeline.config import setting
 from pipeline.manifest import LABELS, SPLITS, Label
 from pipeline.skin_tone import ITA_BINS, TONE_COLUMNS
 
@@ -34,11 +35,11 @@ ATTRIBUTES = ("skin_tone_bin", "gender", "race", "age_band", "source", "mask_typ
 
 @dataclass(frozen=True)
 class AuditConfig:
-    min_group_share: float = 0.1  # a skin-tone bin under this share of a class is flagged as thin
-    max_cramers_v: float = 0.3  # label x attribute association above this is a shortcut warning
-    max_gap: float = 0.1  # accuracy / FPR / FNR gap between groups above this is a warning
-    min_group_n: int = 5  # groups with fewer test faces are shown but not compared
-    bootstrap: int = 200  # resamples for the per-group confidence intervals
+    min_group_share: float = setting(0.1, ge=0, le=1)  # a skin-tone bin under this share is thin
+    max_cramers_v: float = setting(0.3, ge=0, le=1)  # label x attribute association above: a warning
+    max_gap: float = setting(0.1, ge=0, le=1)  # accuracy / FPR / FNR gap between groups above: a warning
+    min_group_n: int = setting(5, ge=1)  # groups with fewer test faces are shown but not compared
+    bootstrap: int = setting(200, ge=1)  # resamples for the per-group confidence intervals
     seed: int = 0
 
 

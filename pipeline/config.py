@@ -150,7 +150,7 @@ def _build(cls: Callable[..., C], values: Any, where: str) -> C:
         raise _Invalid(where, f"has unknown key(s) {sorted(map(str, unknown))}; known: {sorted(fields)}")
     hints = typing.get_type_hints(cls)
     kwargs = {
-        name: _convert(value, hints[name], f"{where}.{name}", dict(fields[name].metadata))
+        name: _convert(value, hints[name], f"{where}.{name}" if where else name, dict(fields[name].metadata))
         for name, value in values.items()
     }
     missing = [
@@ -166,10 +166,17 @@ def _build(cls: Callable[..., C], values: Any, where: str) -> C:
         raise _Invalid(where, str(exc), sep=": ") from None
 
 
-def parse(cls: Callable[..., C], values: Any, where: str, error: type[MasksetError] = ParamsError) -> C:
+def parse(
+    cls: Callable[..., C],
+    values: Any,
+    where: str,
+    error: type[MasksetError] = ParamsError,
+    prefix: str = "",
+) -> C:
     """`values` (a params section, a catalog entry) as the frozen dataclass `cls`, or one
-    `error` naming the key that does not fit and what it accepts."""
+    `error` naming the key that does not fit and what it accepts (after `prefix`, e.g. the
+    file it is in)."""
     try:
         return _build(cls, values, where)
     except _Invalid as exc:
-        raise error(str(exc)) from None
+        raise error(f"{prefix}{exc}") from None

@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 from scipy.cluster.hierarchy import DisjointSet
 
+from pipeline.config import setting
 from pipeline.groups import merge_groups
 from pipeline.hamming import hash_codes, multi_index_pairs, near_pairs, unique_pairs
 from pipeline.images import dct_hashes
@@ -54,16 +55,14 @@ NCC_SIDE = 32
 
 @dataclass(frozen=True)
 class DedupConfig:
-    candidate_distance: int = 8
-    verify_ncc: float = 0.92
-    group_distance: int = 4
-    workers: int = 2
+    candidate_distance: int = setting(8, ge=0, le=16)
+    verify_ncc: float = setting(0.92, gt=0, le=1)
+    group_distance: int = setting(4, ge=0, le=16)
+    workers: int = setting(2, ge=1)
 
     def __post_init__(self) -> None:
-        if not 0 <= self.group_distance <= self.candidate_distance <= 16:
-            raise ValueError("need 0 <= group_distance <= candidate_distance <= 16")
-        if not 0.0 < self.verify_ncc <= 1.0:
-            raise ValueError(f"verify_ncc must be in (0, 1], got {self.verify_ncc}")
+        if self.group_distance > self.candidate_distance:
+            raise ValueError("group_distance must be <= candidate_distance")
 
 
 @dataclass

@@ -13,11 +13,12 @@ import json
 import os
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 
 from tqdm import tqdm
 
+from pipeline.config import parse
 from pipeline.demo import build_demo
 from pipeline.errors import SourceError
 from pipeline.fetch import archives, gdrive, http, kaggle
@@ -43,13 +44,6 @@ class FileSpec:
     extract: bool = True
     into: str = ""
 
-    @classmethod
-    def parse(cls, key: str, entry: dict) -> FileSpec:
-        known = {f.name for f in fields(cls)}
-        if not isinstance(entry, dict) or "name" not in entry or set(entry) - known:
-            raise SourceError(f"sources.yaml: {key}.fetch.files entries need `name` and only {sorted(known)}")
-        return cls(**entry)
-
 
 @dataclass(frozen=True)
 class Places:
@@ -63,7 +57,10 @@ def file_specs(source: Source) -> list[FileSpec]:
         if not fetch.get("dataset") or fetch["dataset"].count("/") != 1:
             raise SourceError(f"sources.yaml: {source.key}.fetch.dataset must be an owner/slug Kaggle id")
         return [FileSpec(name=f"{fetch['dataset'].split('/')[1]}.zip")]
-    return [FileSpec.parse(source.key, entry) for entry in fetch.get("files") or []]
+    return [
+        parse(FileSpec, entry, f"{source.key}.fetch.files[{i}]", SourceError, "sources.yaml: ")
+        for i, entry in enumerate(fetch.get("files") or [])
+    ]
 
 
 def _fetcher(source: Source, spec: FileSpec, http_config: http.HttpConfig) -> Callable[[Path], str | None]:

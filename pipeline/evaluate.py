@@ -23,6 +23,7 @@ from sklearn.metrics import (
 )
 from torch import nn
 
+from pipeline.config import setting
 from pipeline.manifest import Label
 from pipeline.model_meta import ModelMeta
 from pipeline.preprocess import load_tensor_cache, predict_logits
@@ -99,14 +100,10 @@ def left_out(preds: pd.DataFrame, classes: list[str]) -> dict:
 
 @dataclass(frozen=True)
 class EvaluateConfig:
-    batch_size: int = 64
-    calibration_bins: int = 10
-    explain: int = 6  # occlusion heatmaps for this many correct and this many wrong test faces
-    occlusion_patch: float = 0.2  # side of the grey patch, as a share of the face
-
-    def __post_init__(self) -> None:
-        if self.calibration_bins < 2 or self.explain < 0 or not 0 < self.occlusion_patch < 1:
-            raise ValueError("need calibration_bins >= 2, explain >= 0 and 0 < occlusion_patch < 1")
+    batch_size: int = setting(64, ge=1)
+    calibration_bins: int = setting(10, ge=2)
+    explain: int = setting(6, ge=0)  # occlusion heatmaps for this many correct and this many wrong
+    occlusion_patch: float = setting(0.2, gt=0, lt=1)  # side of the grey patch, a share of the face
 
 
 def calibration(correct: pd.Series, confidence: pd.Series, bins: int) -> tuple[dict, pd.DataFrame]:

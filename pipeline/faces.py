@@ -7,8 +7,10 @@ dlib objects are not picklable: each worker process loads its own on first use.
 from __future__ import annotations
 
 import importlib.util
+import typing
 from functools import cache
 from pathlib import Path
+from typing import Literal
 
 import dlib
 import numpy as np
@@ -16,7 +18,8 @@ import numpy as np
 from pipeline.errors import MasksetError
 
 Box = tuple[int, int, int, int]  # x0, y0, x1, y1; x1/y1 exclusive
-DETECTORS = ("hog", "cnn")
+Detector = Literal["hog", "cnn"]
+DETECTORS: tuple[str, ...] = typing.get_args(Detector)
 
 
 def model_path(name: str) -> Path:

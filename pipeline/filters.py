@@ -10,11 +10,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
+from typing import Literal
 
 import cv2
 import numpy as np
 import pandas as pd
 
+from pipeline.config import setting
 from pipeline.images import ImageRejected, load_rgb
 from pipeline.manifest import check_conservation, reject_rows
 from pipeline.parallel import parallel_map
@@ -22,31 +24,32 @@ from pipeline.parallel import parallel_map
 STAGE = "filter"
 
 
+# the checks a config may name: the per-image CHECKS and the per-source DATASET_CHECKS below
+FilterCheck = Literal[
+    "min_size", "aspect_ratio", "brightness", "blur", "low_information", "grayscale", "odd_size"
+]
+
+
 @dataclass(frozen=True)
 class FilterConfig:
-    checks: tuple[str, ...] = (
-        "min_size",
-        "aspect_ratio",
-        "brightness",
-        "blur",
-        "low_information",
-        "odd_size",
+    checks: tuple[FilterCheck, ...] = setting(
+        ("min_size", "aspect_ratio", "brightness", "blur", "low_information", "odd_size"), unique=True
     )
-    min_size: int = 32
-    aspect_ratio: tuple[float, float] = (0.25, 4.0)
-    brightness: tuple[float, float] = (5.0, 250.0)
-    blur: float = 10.0
-    blur_size: int = 128
-    low_information: float = 3.0
-    grayscale: float = 2.0
-    odd_size: tuple[float, float] = (4.0, 5.0)
-    workers: int = 2
+    min_size: int = setting(32, ge=1)
+    aspect_ratio: tuple[float, float] = setting((0.25, 4.0), gt=0)
+    brightness: tuple[float, float] = setting((5.0, 250.0), ge=0, le=255)
+    blur: float = setting(10.0, ge=0)
+    blur_size: int = setting(128, ge=8)
+    low_information: float = setting(3.0, ge=0)
+    grayscale: float = setting(2.0, ge=0)
+    odd_size: tuple[float, float] = setting((4.0, 5.0), gt=0)  # [factor, MADs]
+    workers: int = setting(2, ge=1)
 
     def __post_init__(self) -> None:
-        unknown = set(self.checks) - set(CHECKS) - set(DATASET_CHECKS)
-        if unknown:
-            known = sorted([*CHECKS, *DATASET_CHECKS])
-            raise ValueError(f"unknown filter checks {sorted(unknown)}; known: {known}")
+        for name in ("aspect_ratio", "brightness"):
+            low, high = getattr(self, name)
+            if not low < high:
+                raise ValueError(f"{name} must be [low, high] with low < high, got {[low, high]}")
 
 
 Check = Callable[[np.ndarray, np.ndarray, FilterConfig], str | None]

@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipeline.faces import DETECTORS, Box, detect_faces
+from pipeline.config import setting
+from pipeline.faces import Box, Detector, detect_faces
 from pipeline.groups import merge_groups
 from pipeline.images import ImageRejected, content_hashes, load_rgb, pixel_sha256, save_png
 from pipeline.layouts import Candidate, Unit, collect_units
@@ -27,19 +28,13 @@ STAGE = "ingest"
 
 @dataclass(frozen=True)
 class IngestConfig:
-    margin: float = 0.1
-    min_face: int = 20
-    max_pixels: int = 50_000_000
-    detector: str = "hog"
-    detector_upsample: int = 1
+    margin: float = setting(0.1, ge=0, le=1)
+    min_face: int = setting(20, ge=1)
+    max_pixels: int = setting(50_000_000, ge=1)
+    detector: Detector = "hog"
+    detector_upsample: int = setting(1, ge=0, le=4)
     detector_min_score: float = 0.5
-    workers: int = 2
-
-    def __post_init__(self) -> None:
-        if self.detector not in DETECTORS:
-            raise ValueError(f"detector must be one of {DETECTORS}, got {self.detector!r}")
-        if self.margin < 0 or self.min_face < 1 or self.detector_upsample < 0:
-            raise ValueError("margin and detector_upsample must be >= 0 and min_face >= 1")
+    workers: int = setting(2, ge=1)
 
 
 def crop_box(box: Box, width: int, height: int, margin: float) -> Box:

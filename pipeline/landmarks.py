@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from pipeline.config import setting
 from pipeline.faces import Box, detect_faces, landmarks_68
 from pipeline.images import ImageRejected, load_rgb
 from pipeline.manifest import check_conservation, reject_rows
@@ -46,15 +47,11 @@ DETECTOR_BOX = np.array([0.012, -0.101, -0.038, -0.099])
 
 @dataclass(frozen=True)
 class LandmarksConfig:
-    box_inset: float = 0.08  # the known box: the crop minus this fraction on every side
-    max_shift: float = 0.1  # a fit moving more than this on refit is unstable
-    upsample_to: int = 200  # faces smaller than this are upscaled for the detector
-    detector_upsample: int = 1
-    workers: int = 2
-
-    def __post_init__(self) -> None:
-        if not 0 <= self.box_inset < 0.5 or self.max_shift <= 0 or self.detector_upsample < 0:
-            raise ValueError("need 0 <= box_inset < 0.5, max_shift > 0 and detector_upsample >= 0")
+    box_inset: float = setting(0.08, ge=0, lt=0.5)  # the known box: the crop minus this a side
+    max_shift: float = setting(0.1, gt=0)  # a fit moving more than this on refit is unstable
+    upsample_to: int = setting(200, ge=1)  # faces smaller than this are upscaled for the detector
+    detector_upsample: int = setting(1, ge=0, le=4)
+    workers: int = setting(2, ge=1)
 
 
 def _overlap(a: Box, b: Box) -> float:

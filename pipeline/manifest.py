@@ -8,9 +8,11 @@ instead of creating a new column.
 from __future__ import annotations
 
 import hashlib
+import typing
 from collections.abc import Iterable
 from enum import StrEnum
 from pathlib import Path
+from typing import Literal
 
 import pandas as pd
 import pyarrow as pa
@@ -28,11 +30,15 @@ class Label(StrEnum):
     INCORRECT_MASK = "incorrect_mask"
 
 
-LABELS: tuple[str, ...] = tuple(label.value for label in Label)
-SPLITS: tuple[str, ...] = ("train", "val", "test")
+# the vocabularies as types, so configs declare their choices with them (pipeline/config.py)
+LabelName = Literal["mask", "no_mask", "incorrect_mask"]
+SplitName = Literal["train", "val", "test"]
 # How a mask is worn, named by what it leaves exposed (MaskedFace-Net names files by what the
 # mask covers: `_Mask_Mouth_Chin` is a mask over mouth and chin, so the nose is exposed).
-WEARS: tuple[str, ...] = ("correct", "nose_exposed", "chin_exposed", "nose_mouth_exposed")
+WearName = Literal["correct", "nose_exposed", "chin_exposed", "nose_mouth_exposed"]
+LABELS: tuple[str, ...] = typing.get_args(LabelName)
+SPLITS: tuple[str, ...] = typing.get_args(SplitName)
+WEARS: tuple[str, ...] = typing.get_args(WearName)
 
 SCHEMA = pa.schema(
     [

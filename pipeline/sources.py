@@ -5,18 +5,22 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import yaml
 
+from pipeline.config import parse
 from pipeline.errors import SourceError
 from pipeline.manifest import LABELS, WEARS
 
-LAYOUTS = ("folder_per_class", "single_class", "name_suffix", "voc", "box_json", "box_csv")
-FACE_MODES = ("crops", "detect", "boxes")
-GROUPINGS = ("photo", "folder", "name")
 BOX_LAYOUTS = ("voc", "box_json", "box_csv")
 # box_csv: the columns holding file name, xmin, ymin, xmax, ymax and the raw label, in that order
 DEFAULT_COLUMNS = ("name", "xmin", "ymin", "xmax", "ymax", "label")
+
+
+Layout = Literal["folder_per_class", "single_class", "name_suffix", "voc", "box_json", "box_csv"]
+FaceMode = Literal["crops", "detect", "boxes"]
+Grouping = Literal["photo", "folder", "name"]
 
 
 @dataclass(frozen=True)
@@ -24,13 +28,20 @@ class Part:
     """One folder of a source and how to read it; see the header of sources.yaml."""
 
     path: str
-    layout: str
-    faces: str
+    layout: Layout
+    faces: FaceMode
     label: str | None = None  # single_class: the raw label of every file under `path`
-    group: str = "photo"  # photo | folder | name: what the rows of one split group share
+    group: Grouping = "photo"  # what the rows of one split group share
     images: str = "images"  # box layouts: the image folder, under `path`
     annotations: str = "annotations"  # voc / box_json: folder; box_csv: the table file
-    columns: tuple[str, ...] = DEFAULT_COLUMNS  # box_csv only
+    # box_csv only: the columns holding file name, xmin, ymin, xmax, ymax and the raw label
+    columns: tuple[str, str, str, str, str, str] = DEFAULT_COLUMNS
+
+    def __post_init__(self) -> None:
+        if (self.layout == "single_class") != (self.label is not None):
+            raise ValueError("`label` is required by, and only allowed with, layout single_class")
+        if (self.layout in BOX_LAYOUTS) != (self.faces == "boxes"):
+            raise ValueError(f"faces: boxes goes with, and only with, layouts {BOX_LAYOUTS}")
 
 
 @dataclass(frozen=True)
@@ -72,36 +83,6 @@ def _lookup(mapping: dict, raw: str) -> str | None:
     return None
 
 
-def _parse_part(key: str, part: dict) -> Part:
-    where = f"sources.yaml: {key} part {part}"
-    if not isinstance(part, dict) or not {"path", "layout", "faces"} <= set(part):
-        raise SourceError(f"{where}: a part needs path, layout and faces")
-    if part["layout"] not in LAYOUTS or part["faces"] not in FACE_MODES:
-        raise SourceError(f"{where}: layout must be one of {LAYOUTS} and faces one of {FACE_MODES}")
-    if (part["layout"] == "single_class") != ("label" in part):
-        raise SourceError(f"{where}: `label` is required by, and only allowed with, layout single_class")
-    if (part["layout"] in BOX_LAYOUTS) != (part["faces"] == "boxes"):
-        raise SourceError(f"{where}: faces: boxes goes with, and only with, layouts {BOX_LAYOUTS}")
-    if part.get("group", "photo") not in GROUPINGS:
-        raise SourceError(f"{where}: group must be one of {GROUPINGS}")
-    columns = tuple(part.get("columns", DEFAULT_COLUMNS))
-    if len(columns) != len(DEFAULT_COLUMNS):
-        raise SourceError(f"{where}: columns names the {len(DEFAULT_COLUMNS)} columns {DEFAULT_COLUMNS}")
-    unknown = set(part) - {"path", "layout", "faces", "label", "group", "images", "annotations", "columns"}
-    if unknown:
-        raise SourceError(f"{where}: unknown keys {sorted(unknown)}")
-    return Part(
-        path=str(part["path"]),
-        layout=part["layout"],
-        faces=part["faces"],
-        label=part.get("label"),
-        group=part.get("group", "photo"),
-        images=str(part.get("images", "images")),
-        annotations=str(part.get("annotations", "annotations")),
-        columns=columns,
-    )
-
-
 def parse_source(key: str, entry: dict) -> Source:
     """Validate one catalog entry; errors name the source and the key to fix."""
     if not isinstance(entry, dict):
@@ -123,7 +104,10 @@ def parse_source(key: str, entry: dict) -> Source:
         citation=" ".join(str(entry["citation"]).split()),
         fetch=dict(entry["fetch"]),
         label_map={str(k): v for k, v in entry["label_map"].items()},
-        parts=tuple(_parse_part(key, part) for part in entry["parts"]),
+        parts=tuple(
+            parse(Part, part, f"{key}.parts[{i}]", SourceError, "sources.yaml: ")
+            for i, part in enumerate(entry["parts"])
+        ),
         description=" ".join(str(entry.get("description", "")).split()),
         wear_map=wear_map,
         not_faces=frozenset(str(n) for n in entry.get("not_faces") or ()),

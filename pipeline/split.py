@@ -20,46 +20,46 @@ data from somewhere the model never saw.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pandas as pd
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from pipeline.config import setting
 from pipeline.errors import InvariantError
 from pipeline.hamming import hash_codes, near_pairs
-from pipeline.manifest import LABELS, SPLITS, check_conservation, new_rejected, stable_id
+from pipeline.manifest import LABELS, SPLITS, SplitName, check_conservation, new_rejected, stable_id
 
 STAGE = "split"
-BALANCE = ("none", "undersample", "oversample")
-ASSIGNMENT = ("ordered", "hash")
+
+
+@dataclass(frozen=True)
+class Holdout:
+    """Rows sent straight to test (with any group they share with another source)."""
+
+    sources: tuple[str, ...] = setting((), unique=True)
+    groups: tuple[str, ...] = setting((), unique=True)
 
 
 @dataclass(frozen=True)
 class SplitConfig:
-    ratios: dict
-    stratify: tuple[str, ...] = ("source", "label")
-    assignment: str = "ordered"
-    balance: str = "none"
-    holdout: dict = field(default_factory=dict)  # {sources: [...], groups: [...]} -> test
-    phash_distance: int = 4
+    ratios: dict[SplitName, float] = setting({"train": 0.6, "val": 0.2, "test": 0.2}, ge=0, le=1)
+    stratify: tuple[Literal["source", "label"], ...] = setting(("source", "label"), unique=True)
+    assignment: Literal["ordered", "hash"] = "ordered"
+    balance: Literal["none", "undersample", "oversample"] = "none"
+    holdout: Holdout = Holdout()
+    phash_distance: int = setting(4, ge=0, le=16)
     seed: int = 42
 
     def __post_init__(self) -> None:
-        if set(self.ratios) != set(SPLITS) or any(v < 0 for v in self.ratios.values()):
-            raise ValueError(f"ratios must give {SPLITS} non-negative shares, got {self.ratios}")
+        if set(self.ratios) != set(SPLITS):
+            raise ValueError(f"ratios must give a share to each of {SPLITS}, got {sorted(self.ratios)}")
         if abs(sum(self.ratios.values()) - 1.0) > 1e-6:
             raise ValueError(f"ratios must sum to 1, got {sum(self.ratios.values())}")
-        if self.balance not in BALANCE:
-            raise ValueError(f"balance must be one of {BALANCE}, got {self.balance!r}")
-        if set(self.stratify) - {"source", "label"}:
-            raise ValueError(f"stratify may name source and label, got {self.stratify}")
-        if self.assignment not in ASSIGNMENT:
-            raise ValueError(f"assignment must be one of {ASSIGNMENT}, got {self.assignment!r}")
-        if set(self.holdout) - {"sources", "groups"}:
-            raise ValueError(f"holdout may name sources and groups, got {sorted(self.holdout)}")
 
 
 def _stratum(rows: pd.DataFrame, stratify: tuple[str, ...]) -> str:
@@ -75,10 +75,9 @@ def _unit_hash(seed: int, group: str) -> float:
     return int(stable_id(seed, group), 16) / 16 ** len(stable_id(seed, group))
 
 
-def held_out(df: pd.DataFrame, holdout: dict) -> set[str]:
+def held_out(df: pd.DataFrame, holdout: Holdout) -> set[str]:
     """Groups reserved for test: any group with a row from a holdout source, and listed groups."""
-    sources = set(holdout.get("sources", ()))
-    return set(df.loc[df["source"].isin(sources), "group"]) | set(holdout.get("groups", ()))
+    return set(df.loc[df["source"].isin(holdout.sources), "group"]) | set(holdout.groups)
 
 
 def assignment_units(df: pd.DataFrame, phash_distance: int) -> pd.Series:

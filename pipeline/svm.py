@@ -34,7 +34,6 @@ from pipeline.train import TrainConfig, classes_of
 
 TRUSTED = ["sklearn.calibration._CalibratedClassifier", "sklearn.calibration._SigmoidCalibration"]
 MIN_PER_CLASS = 4
-DEFAULTS = {"pca": 50, "C": [1.0, 10.0, 100.0], "gamma": ["scale"], "folds": 3}
 
 
 class SvmModel(nn.Module):
@@ -59,10 +58,7 @@ def train_svm(
     df: pd.DataFrame, config: TrainConfig, log: Callable[[dict[str, float]], None]
 ) -> tuple[SvmModel, ModelMeta]:
     """Grid search over C and gamma with group-aware CV on train; val F1 of the best."""
-    unknown = set(config.svm) - set(DEFAULTS)
-    if unknown:
-        raise ValueError(f"unknown svm keys {sorted(unknown)}; known: {sorted(DEFAULTS)}")
-    svm = DEFAULTS | config.svm
+    svm = config.svm
     classes = classes_of(df, config.classes)
     train_df = df[(df["split"] == "train") & df["label"].isin(classes)]
     val_df = df[(df["split"] == "val") & df["label"].isin(classes)]
@@ -76,9 +72,9 @@ def train_svm(
             "class. Add faces of that class, leave it out with `classes:`, or train a CNN instead"
         )
     # each class needs two faces in every fold's training part for the calibration's own folds
-    folds = max(2, min(int(svm["folds"]), int(counts.min()) // 2, train_df["group"].nunique()))
+    folds = max(2, min(svm.folds, int(counts.min()) // 2, train_df["group"].nunique()))
     # PCA is fitted inside each fold twice over (search, then calibration): keep it that small
-    components = max(1, min(int(svm["pca"]), len(x) * (folds - 1) // folds**2 - 1, x.shape[1]))
+    components = max(1, min(svm.pca, len(x) * (folds - 1) // folds**2 - 1, x.shape[1]))
     weights = "balanced" if config.class_weights else None  # as the CNNs weight their loss
     pipeline = Pipeline(
         [
@@ -95,7 +91,7 @@ def train_svm(
     )
     search = GridSearchCV(
         pipeline,
-        {"svm__estimator__C": list(svm["C"]), "svm__estimator__gamma": list(svm["gamma"])},
+        {"svm__estimator__C": list(svm.C), "svm__estimator__gamma": list(svm.gamma)},
         scoring="f1_macro",
         cv=StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=config.seed),
         n_jobs=config.threads,

@@ -8,19 +8,28 @@ and the child shares its group so the two never land in different splits.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from pipeline.config import setting
 from pipeline.images import ImageRejected, content_hashes, load_rgb, save_png
 from pipeline.landmarks import points_of
-from pipeline.manifest import Label, check_conservation, new_manifest, new_rejected, stable_id
-from pipeline.masks.colors import COLORS
-from pipeline.masks.geometry import WEARS, qa_failure
-from pipeline.masks.kinds import KINDS
+from pipeline.manifest import (
+    WEARS,
+    Label,
+    WearName,
+    check_conservation,
+    new_manifest,
+    new_rejected,
+    stable_id,
+)
+from pipeline.masks.colors import MaskColor
+from pipeline.masks.geometry import qa_failure
+from pipeline.masks.kinds import KINDS, MaskKind
 from pipeline.masks.render import render_mask
 from pipeline.masks.sheet import contact_sheet
 from pipeline.parallel import parallel_map
@@ -30,29 +39,21 @@ STAGE = "synthesize"
 
 @dataclass(frozen=True)
 class SynthesizeConfig:
-    sources: tuple[str, ...] = ("demo",)
-    fraction: float = 0.5
-    mask_types: tuple[str, ...] = tuple(KINDS)
-    colors: tuple[str, ...] = ("light_blue", "white", "black", "pink")
+    sources: tuple[str, ...] = setting(("demo",), unique=True)
+    fraction: float = setting(0.5, ge=0, le=1)
+    mask_types: tuple[MaskKind, ...] = setting(tuple(KINDS), nonempty=True, unique=True)
+    colors: tuple[MaskColor, ...] = setting(
+        ("light_blue", "white", "black", "pink"), nonempty=True, unique=True
+    )
     # how often each wear is drawn; anything but `correct` is labelled incorrect_mask
-    wears: dict[str, float] = field(default_factory=lambda: {"correct": 1.0})
-    min_coverage: float = 0.95  # QA: share of the parts a wear covers (exposes) that must be
+    wears: dict[WearName, float] = setting({"correct": 1.0}, ge=0, nonempty=True)
+    min_coverage: float = setting(0.95, ge=0, le=1)  # QA: share of the parts a wear covers (exposes)
     seed: int = 7
-    workers: int = 2
+    workers: int = setting(2, ge=1)
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.fraction <= 1.0:
-            raise ValueError(f"fraction must be in [0, 1], got {self.fraction}")
-        for name, chosen, known in (
-            ("mask_types", self.mask_types, KINDS),
-            ("colors", self.colors, COLORS),
-            ("wears", self.wears, WEARS),
-        ):
-            unknown = set(chosen) - set(known)
-            if unknown or not chosen:
-                raise ValueError(f"{name}: unknown {sorted(unknown)}; known: {sorted(known)}")
-        if any(w < 0 for w in self.wears.values()) or sum(self.wears.values()) <= 0:
-            raise ValueError(f"wears: weights must be >= 0 and not all 0, got {self.wears}")
+        if sum(self.wears.values()) <= 0:
+            raise ValueError(f"wears: the weights must not all be 0, got {self.wears}")
 
 
 def _rng(seed: int, row_id: str) -> np.random.Generator:

@@ -9,7 +9,8 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Literal
 
 import pandas as pd
 import torch
@@ -18,58 +19,74 @@ from torch import nn
 from torchvision.transforms import v2
 from tqdm import tqdm
 
+from pipeline.config import setting
 from pipeline.errors import MasksetError
-from pipeline.manifest import LABELS
+from pipeline.manifest import LABELS, LabelName
 from pipeline.model_meta import ModelMeta
 from pipeline.models import build_model
-from pipeline.preprocess import NORMALISATIONS, load_tensor_cache, normalise, predict_logits
+from pipeline.preprocess import load_tensor_cache, normalise, predict_logits
 
-AUGMENTS = ("hflip", "rotation", "brightness", "contrast", "saturation", "resized_crop", "noise")
+
+@dataclass(frozen=True)
+class Augment:
+    """Augmentations applied to each cached face as it is drawn; 0 / false is off."""
+
+    hflip: bool = False
+    rotation: float = setting(0.0, ge=0, le=180)  # degrees, either way
+    brightness: float = setting(0.0, ge=0, le=1)  # ColorJitter factors
+    contrast: float = setting(0.0, ge=0, le=1)
+    saturation: float = setting(0.0, ge=0, le=1)
+    resized_crop: float = setting(0.0, ge=0, le=1)  # the smallest share of the face a crop keeps
+    noise: float = setting(0.0, ge=0, le=128)  # Gaussian pixel noise, sigma in 0-255 units
+
+
+@dataclass(frozen=True)
+class SvmOptions:
+    """The SVM baseline's search (pipeline/svm.py)."""
+
+    pca: int = setting(50, ge=1)  # components, at most
+    C: tuple[float, ...] = setting((1.0, 10.0, 100.0), gt=0, nonempty=True, unique=True)
+    gamma: tuple[Literal["scale", "auto"] | float, ...] = setting(
+        ("scale",), gt=0, nonempty=True, unique=True
+    )
+    folds: int = setting(3, ge=2)
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    arch: str = "simple_cnn"
-    image_size: int = 64
+    arch: str = "simple_cnn"  # a key of the model families' registry (pipeline/families.py)
+    image_size: int = setting(64, ge=8, le=1024)
     grayscale: bool = False
-    classes: tuple[str, ...] = ()  # labels the model predicts; () = every label in train
-    normalize: str = "unit"
-    epochs: int = 6
-    batch_size: int = 32
-    optimizer: str = "adam"
-    lr: float = 0.001
-    weight_decay: float = 0.0
-    momentum: float = 0.9
-    schedule: str = "none"  # none | step | cosine
-    step_size: int = 5  # step schedule: epochs between decays
-    gamma: float = 0.1  # step schedule: decay factor
-    patience: int = 0  # stop after this many epochs without a better val F1; 0 = never
-    sampler: str = "shuffle"  # shuffle | balanced (each class drawn equally often)
+    classes: tuple[LabelName, ...] = setting((), unique=True)  # the labels predicted; () = all in train
+    normalize: Literal["unit", "imagenet", "raw"] = "unit"
+    epochs: int = setting(6, ge=1)
+    batch_size: int = setting(32, ge=2)  # BatchNorm needs two faces a batch
+    optimizer: Literal["adam", "sgd"] = "adam"
+    lr: float = setting(0.001, ge=0)
+    weight_decay: float = setting(0.0, ge=0)
+    momentum: float = setting(0.9, ge=0, le=1)
+    schedule: Literal["none", "step", "cosine"] = "none"
+    step_size: int = setting(5, ge=1)  # step schedule: epochs between decays
+    gamma: float = setting(0.1, gt=0, le=1)  # step schedule: decay factor
+    patience: int = setting(0, ge=0)  # stop after this many epochs without a better val F1; 0 = never
+    sampler: Literal["shuffle", "balanced"] = "shuffle"  # balanced: each class drawn equally often
     class_weights: bool = True
-    augment: dict = field(default_factory=dict)
+    augment: Augment = Augment()
     pretrained: bool = False
-    head_epochs: int = 0  # two-phase fine-tuning: train only the new head this many epochs first
-    svm: dict = field(default_factory=dict)  # arch svm: pca, C, gamma, folds (pipeline/svm.py)
+    head_epochs: int = setting(0, ge=0)  # two-phase fine-tuning: the new head alone this many epochs
+    svm: SvmOptions = SvmOptions()  # arch svm only
     seed: int = 0
-    threads: int = 2
+    threads: int = setting(2, ge=1)
 
     def __post_init__(self) -> None:
-        choices = {
-            "optimizer": ("adam", "sgd"),
-            "schedule": ("none", "step", "cosine"),
-            "sampler": ("shuffle", "balanced"),
-            "normalize": tuple(NORMALISATIONS),
-        }
-        for name, allowed in choices.items():
-            if getattr(self, name) not in allowed:
-                raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
-        unknown = set(self.augment) - set(AUGMENTS)
-        if unknown:
-            raise ValueError(f"unknown augment keys {sorted(unknown)}; known: {', '.join(AUGMENTS)}")
-        if set(self.classes) - set(LABELS) or len(self.classes) == 1:
-            raise ValueError(f"classes must be two or more of {LABELS}, got {self.classes}")
+        if len(self.classes) == 1:
+            raise ValueError(
+                f"classes must be two or more of {LABELS} (or [] for all), got {list(self.classes)}"
+            )
         if self.head_epochs and not self.arch.startswith(("resnet", "mobilenet", "inception")):
             raise ValueError("head_epochs (two-phase fine-tuning) needs a torchvision backbone")
+        if self.head_epochs > self.epochs:
+            raise ValueError(f"head_epochs ({self.head_epochs}) must not exceed epochs ({self.epochs})")
 
 
 class GaussianNoise(nn.Module):
@@ -84,22 +101,20 @@ class GaussianNoise(nn.Module):
         return noisy.clamp(0, 255).to(torch.uint8)
 
 
-def augmenter(augment: dict, image_size: int) -> Callable[[torch.Tensor], torch.Tensor]:
-    """The torchvision v2 pipeline the params name (AUGMENTS), applied per cached image."""
+def augmenter(augment: Augment, image_size: int) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The torchvision v2 pipeline the params name, applied per cached image."""
     steps: list[nn.Module] = []
-    if augment.get("resized_crop"):  # the smallest share of the face a crop keeps
-        steps.append(
-            v2.RandomResizedCrop(image_size, scale=(float(augment["resized_crop"]), 1.0), antialias=True)
-        )
-    if augment.get("hflip"):
+    if augment.resized_crop:
+        steps.append(v2.RandomResizedCrop(image_size, scale=(augment.resized_crop, 1.0), antialias=True))
+    if augment.hflip:
         steps.append(v2.RandomHorizontalFlip())
-    if augment.get("rotation"):
-        steps.append(v2.RandomRotation(float(augment["rotation"])))
-    jitter = {k: float(augment[k]) for k in ("brightness", "contrast", "saturation") if augment.get(k)}
+    if augment.rotation:
+        steps.append(v2.RandomRotation(augment.rotation))
+    jitter = {k: getattr(augment, k) for k in ("brightness", "contrast", "saturation") if getattr(augment, k)}
     if jitter:
         steps.append(v2.ColorJitter(**jitter))
-    if augment.get("noise"):
-        steps.append(GaussianNoise(float(augment["noise"])))
+    if augment.noise:
+        steps.append(GaussianNoise(augment.noise))
     return v2.Compose(steps) if steps else (lambda x: x)
 
 

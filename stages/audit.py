@@ -6,18 +6,19 @@ import pandas as pd
 
 from pipeline.atomic import atomic_path, write_json
 from pipeline.audit import AuditConfig, audit, render_html
+from pipeline.config import parse
 from pipeline.datasheet import render_datasheet
 from pipeline.manifest import read_manifest
 from pipeline.sources import get_source, load_catalog
-from stages.common import load_params, run, section, to_config
+from stages.common import load_params, project, run, section
 from stages.paths import AUDIT, CATALOG_FILE, DATA_STAGES, DATASHEET, counts_of, evaluate_dir, manifest_of
 
 
 def main() -> None:
     params = load_params()
-    config = to_config(AuditConfig, section("audit", params), "audit")
+    config = parse(AuditConfig, section("audit", params), "audit")
     df = read_manifest(manifest_of("split"))
-    preds = {m: pd.read_parquet(evaluate_dir(m) / "predictions.parquet") for m in params.get("models", [])}
+    preds = {m: pd.read_parquet(evaluate_dir(m) / "predictions.parquet") for m in project(params).models}
     report, tones = audit(df, preds, config)
     write_json(report, AUDIT / "audit.json")
     with atomic_path(AUDIT / "skin_tone.parquet") as tmp:

@@ -10,7 +10,7 @@ from pipeline.atomic import json_text
 from pipeline.config import parse
 from pipeline.errors import MasksetError
 from pipeline.fiftyone_db import InspectConfig
-from stages.common import fiftyone_setup, guarded, load_params, section
+from stages.common import fiftyone_setup, guarded, load_params, project, section
 from stages.paths import (
     CATALOG_FILE,
     CORRECTIONS_FILE,
@@ -84,7 +84,7 @@ def _database(stop_it: bool) -> int:
 def _predict(args: argparse.Namespace) -> int:
     from pipeline.predict import predict_files
 
-    name = args.model or (load_params().get("models") or [None])[0]
+    name = args.model or next(iter(project().models), None)
     directory = model_dir(str(name))
     if not (directory / "meta.json").is_file():
         raise MasksetError(f"no trained model at {directory}: run `dvc repro` (or pass --model)")

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import dataclasses
 import errno
 import sys
-import types
-import typing
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -15,6 +13,7 @@ import pandas as pd
 import yaml
 
 from pipeline.atomic import atomic_dir, write_json
+from pipeline.config import parse, setting
 from pipeline.errors import MasksetError, ParamsError
 from pipeline.fiftyone_db import InspectConfig, use_database
 from pipeline.manifest import read_manifest, reason_counts, rejection_report, write_manifest, write_rejected
@@ -53,42 +52,25 @@ def section(name: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
     return value
 
 
-def _type_ok(value: Any, hint: Any) -> bool:
-    origin = typing.get_origin(hint)
-    if origin in (typing.Union, types.UnionType):
-        return any(_type_ok(value, arg) for arg in typing.get_args(hint))
-    if hint is type(None):
-        return value is None
-    if hint is float:
-        return isinstance(value, int | float) and not isinstance(value, bool)
-    if hint is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if origin in (tuple, list):
-        return isinstance(value, list | tuple)
-    if origin is dict or hint is dict:
-        return isinstance(value, dict)
-    if isinstance(hint, type):
-        return isinstance(value, hint)
-    return True
+@dataclass(frozen=True)
+class Project:
+    """The top-level keys: which catalog sources to build from, which models to train."""
+
+    sources: tuple[str, ...] = setting((), nonempty=True, unique=True)
+    models: tuple[str, ...] = setting((), unique=True)
 
 
-def to_config(cls: Callable[..., C], values: dict[str, Any], where: str) -> C:
-    """Build the frozen config dataclass `cls` from a params section; unknown keys, missing
-    keys and wrong types fail with the key's full name rather than deep inside a stage."""
-    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    unknown = set(values) - set(fields)
-    if unknown:
-        raise ParamsError(f"unknown key(s) {sorted(unknown)} in `{where}`; known: {sorted(fields)}")
-    hints = typing.get_type_hints(cls)
-    kwargs = {}
-    for name, value in values.items():
-        if not _type_ok(value, hints[name]):
-            raise ParamsError(f"`{where}.{name}` must be {hints[name]}, got {value!r}")
-        kwargs[name] = tuple(value) if typing.get_origin(hints[name]) is tuple else value
-    try:
-        return cls(**kwargs)
-    except (TypeError, ValueError) as exc:
-        raise ParamsError(f"`{where}`: {exc}") from exc
+def project(params: dict[str, Any] | None = None) -> Project:
+    """`sources` and `models` checked, each model a key of train.models."""
+    params = load_params() if params is None else params
+    top = parse(Project, {k: params[k] for k in ("sources", "models") if k in params}, "")
+    defined = (params.get("train") or {}).get("models") or {}
+    for i, name in enumerate(top.models):
+        if name not in defined:
+            raise ParamsError(
+                f"`models[{i}]` is {name!r}, which train.models does not define: {sorted(defined)}"
+            )
+    return top
 
 
 def summary(stage: str, n_in: int, kept: pd.DataFrame, rejected: pd.DataFrame) -> None:
@@ -105,6 +87,18 @@ def summary(stage: str, n_in: int, kept: pd.DataFrame, rejected: pd.DataFrame) -
             for r, row in zip(top, examples, strict=True)
         )
         print(f"{stage}: no face came out of {len(rejected)} rejected: {why}", file=sys.stderr)
+
+
+def known_sources(key: str, named: tuple[str, ...], df: pd.DataFrame, stage: str) -> None:
+    """Sources a param names must have faces in the manifest the stage reads: a typo would
+    otherwise mask nothing or hold nothing out, silently."""
+    present = set(df["source"].dropna())
+    for i, name in enumerate(named):
+        if name not in present:
+            raise ParamsError(
+                f"`{key}[{i}]` is {name!r}, but no face in the {stage} manifest comes from it "
+                f"(its sources: {sorted(present)})"
+            )
 
 
 def nothing_reached(stage: str, df: pd.DataFrame) -> bool:
@@ -157,7 +151,7 @@ def run(main: Callable[[], None]) -> None:
 def fiftyone_setup(params: dict[str, Any] | None = None) -> tuple[InspectConfig, str]:
     """The inspect section and this project's dataset name, with FiftyOne pointed at this
     project's database (call before anything imports fiftyone)."""
-    config = to_config(InspectConfig, section("inspect", params), "inspect")
+    config = parse(InspectConfig, section("inspect", params), "inspect")
     use_database(fiftyone_database(config.database_dir))
     return config, fiftyone_dataset(config.dataset_name)
 
@@ -207,7 +201,7 @@ def transform(
 ) -> None:
     """The whole of a manifest-in, manifest-out stage: params -> step -> outputs, reading the
     previous data stage's manifest and writing datasets/<stage>/."""
-    config = to_config(config_cls, section(stage), stage)
+    config = parse(config_cls, section(stage), stage)
     df = read_manifest(manifest_of(previous_stage(stage)))
     nothing_reached(stage, df)
     kept, rejected = step(df, config)

@@ -6,13 +6,14 @@ import sys
 import numpy as np
 
 from pipeline.atomic import atomic_dir, atomic_path, write_json
+from pipeline.config import parse
 from pipeline.errors import ParamsError
 from pipeline.evaluate import EvaluateConfig, evaluate, predictions
 from pipeline.explain import explain
 from pipeline.families import load_model
 from pipeline.images import save_png
 from pipeline.manifest import read_manifest
-from stages.common import run, section, to_config
+from stages.common import run, section
 from stages.paths import evaluate_dir, manifest_of, model_dir
 
 
@@ -20,7 +21,10 @@ def main() -> None:
     if len(sys.argv) != 2:
         raise ParamsError("usage: python -m stages.evaluate <model name>")
     name = sys.argv[1]
-    config = to_config(EvaluateConfig, section("evaluate"), "evaluate")
+    defined = section("train").get("models") or {}
+    if name not in defined:
+        raise ParamsError(f"evaluate: train.models has no {name!r}; it has {sorted(defined)}")
+    config = parse(EvaluateConfig, section("evaluate"), "evaluate")
     out = evaluate_dir(name)
     model, meta = load_model(model_dir(name))
     df = read_manifest(manifest_of("split"))

@@ -5,12 +5,13 @@ from __future__ import annotations
 import pandas as pd
 
 from pipeline.atomic import atomic_dir
+from pipeline.config import parse
 from pipeline.corrections import apply_corrections, load_corrections
 from pipeline.errors import SourceError
 from pipeline.ingest import IngestConfig, ingest_source, join_copies
 from pipeline.manifest import new_rejected
 from pipeline.sources import data_root, get_source, load_catalog
-from stages.common import load_params, run, section, to_config, write_counts, write_tables
+from stages.common import load_params, project, run, section, write_counts, write_tables
 from stages.paths import CATALOG_FILE, CORRECTIONS_FILE, raw_dir, stage_dir
 
 OUT = stage_dir("ingest")
@@ -18,12 +19,11 @@ OUT = stage_dir("ingest")
 
 def main() -> None:
     params = load_params()
-    config = to_config(IngestConfig, section("ingest", params), "ingest")
+    config = parse(IngestConfig, section("ingest", params), "ingest")
     catalog = load_catalog(CATALOG_FILE)
-    keys = params.get("sources") or []
-    if not keys:
-        raise SourceError("params.yaml `sources:` is empty: name at least one catalog source")
+    keys = project(params).sources
     for key in keys:
+        get_source(catalog, key)  # an unknown key: one line naming the catalog's
         if not raw_dir(key).is_dir():
             raise SourceError(f"{raw_dir(key)} does not exist: run `dvc repro download@{key}` first")
     with atomic_dir(OUT) as staging:

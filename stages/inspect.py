@@ -8,7 +8,7 @@ from pipeline.atomic import write_json
 from pipeline.families import load_model
 from pipeline.manifest import read_manifest, read_rejected
 from pipeline.sources import data_root
-from stages.common import fiftyone_setup, load_params, run
+from stages.common import fiftyone_setup, load_params, project, run
 from stages.paths import (
     DATA_STAGES,
     INSPECT_SUMMARY,
@@ -27,7 +27,7 @@ def main() -> None:
     from pipeline.fiftyone_app import build_dataset
 
     df = read_manifest(manifest_of("split"))
-    models = params.get("models", [])
+    models = project(params).models
     preds = {m: pd.read_parquet(evaluate_dir(m) / "predictions.parquet") for m in models}
     rejected = pd.concat([read_rejected(rejected_of(s)) for s in DATA_STAGES])
     embeddings = None

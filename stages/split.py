@@ -1,19 +1,21 @@
 """split: train / val / test by group, plus an ImageFolder tree and the leakage report."""
 
 from pipeline.atomic import atomic_dir, write_json
+from pipeline.config import parse
 from pipeline.errors import InvariantError
 from pipeline.manifest import read_manifest
 from pipeline.split import SplitConfig, link_imagefolder, split
-from stages.common import nothing_reached, run, section, to_config, write_counts, write_tables
+from stages.common import known_sources, nothing_reached, run, section, write_counts, write_tables
 from stages.paths import SPLIT_REPORT, manifest_of, stage_dir
 
 OUT = stage_dir("split")
 
 
 def main() -> None:
-    config = to_config(SplitConfig, section("split"), "split")
+    config = parse(SplitConfig, section("split"), "split")
     df = read_manifest(manifest_of("synthesize"))
-    nothing_reached("split", df)
+    if not nothing_reached("split", df):
+        known_sources("split.holdout.sources", config.holdout.sources, df, "synthesize")
     kept, rejected, report = split(df, config)
     leaks = {k: v for k, v in report["leakage"].items() if v}
     if leaks:

@@ -2,15 +2,25 @@
 
 import math
 import sys
+from dataclasses import dataclass
 
 from dvclive import Live
 from pipeline.atomic import atomic_dir
+from pipeline.config import parse, setting
 from pipeline.errors import MasksetError, ParamsError
 from pipeline.families import family_of, save_model
 from pipeline.manifest import read_manifest
 from pipeline.train import TrainConfig
-from stages.common import run, section, to_config
+from stages.common import run, section
 from stages.paths import dvclive_dir, manifest_of, model_dir
+
+
+@dataclass(frozen=True)
+class Shared:
+    """train.seed and train.threads, which every model of train.models uses."""
+
+    seed: int = 0
+    threads: int = setting(2, ge=1)
 
 
 def main() -> None:
@@ -18,14 +28,19 @@ def main() -> None:
         raise ParamsError("usage: python -m stages.train <model name from params.yaml train.models>")
     name = sys.argv[1]
     params = section("train")
-    models = params.get("models", {})
+    models = params.get("models") or {}
     if name not in models:
         raise ParamsError(f"train.models has no {name!r}; it has {sorted(models)}")
-    values = dict(models[name]) | {
-        "seed": params.get("seed", 0),
-        "threads": params.get("threads", 2),
-    }
-    config = to_config(TrainConfig, values, f"train.models.{name}")
+    shared = parse(Shared, {k: params[k] for k in ("seed", "threads") if k in params}, "train")
+    entry = models[name]
+    if not isinstance(entry, dict):
+        raise ParamsError(
+            f"`train.models.{name}` must be a mapping of keys (arch, epochs, ...), got {entry!r}"
+        )
+    config = parse(
+        TrainConfig, entry | {"seed": shared.seed, "threads": shared.threads}, f"train.models.{name}"
+    )
+    family = family_of(config.arch)  # an unknown arch: one line naming the known ones
     df = read_manifest(manifest_of("split"))
     if df.empty:
         raise MasksetError(
@@ -43,7 +58,7 @@ def main() -> None:
                     live.log_metric(key, value)
             live.next_step()
 
-        model, meta = family_of(config.arch).train(df, config, log)
+        model, meta = family.train(df, config, log)
         # `dvc metrics show` reads this summary: the kept model's epoch, not the last one
         kept = meta.best_epoch
         live.summary = {k: v for k, v in history[kept].items() if math.isfinite(v)} | {

@@ -3,6 +3,7 @@ run through the real stage scripts (and `maskset`) on a copy of the project's pa
 
 from __future__ import annotations
 
+import importlib
 import math
 import os
 import shutil
@@ -41,7 +42,7 @@ CASES = [
     ("train.models.simple_cnn.lr", -1, ["train", "simple_cnn"], "train.models.simple_cnn.lr"),
     ("train.models.simple_cnn.patience", -1, ["train", "simple_cnn"], "train.models.simple_cnn.patience"),
     ("train.models.simple_cnn", None, ["train", "simple_cnn"], "train.models.simple_cnn"),
-    ("train.threads", 0, ["train", "simple_cnn"], "train.models.simple_cnn.threads"),
+    ("train.threads", 0, ["train", "simple_cnn"], "`train.threads` must be >= 1"),
     ("train.models.svm.svm", {"C": []}, ["train", "svm"], "train.models.svm.svm.C"),
     ("train.models.simple_cnn.augment", {"rotaton": 5}, ["train", "simple_cnn"], "rotaton"),
     ("train.models.simple_cnn.optimizer", "adamw", ["train", "simple_cnn"], "'adam', 'sgd'"),
@@ -94,18 +95,37 @@ def built_demo(tmp_path_factory):
     return copy
 
 
-def _run(
-    built, folder, params: object, *command: str, raw: bytes | None = None
-) -> subprocess.CompletedProcess:
-    """A stage (or `maskset`) run in `folder`, which holds only a params.yaml and links to
-    the copy of the built data."""
+def _prepare(built, folder, params: object, raw: bytes | None = None) -> None:
+    """`folder` holds only a params.yaml and links to the copy of the built data."""
     for name in ("datasets", "models", "reports", "dvclive"):
         if not (folder / name).exists():
             (folder / name).symlink_to(built / name)
     (folder / "params.yaml").write_bytes(raw if raw is not None else yaml.safe_dump(params).encode())
+
+
+def _in_process(folder, command: list[str], monkeypatch, capsys) -> tuple[int, str]:
+    """(exit status, stderr) of a stage's main or `maskset`, run in this process as its
+    script runs it (the same guard turns errors into exit codes), without starting Python
+    again for each of the cases."""
+    from stages.common import guarded
+
+    monkeypatch.chdir(folder)
+    capsys.readouterr()
+    if command[0] in ("app", "sources", "predict"):
+        from stages.cli import main
+
+        status = main(command)
+    else:
+        module = importlib.import_module(f"stages.{command[0]}")
+        monkeypatch.setattr(sys, "argv", [f"stages/{command[0]}.py", *command[1:]])
+        status = guarded(module.main)
+    return status, capsys.readouterr().err
+
+
+def _subprocess(folder, command: list[str]) -> tuple[int, str]:
     module = "stages.cli" if command[0] in ("app", "sources", "predict") else f"stages.{command[0]}"
-    args = list(command) if module == "stages.cli" else list(command[1:])
-    return subprocess.run(
+    args = command if module == "stages.cli" else command[1:]
+    done = subprocess.run(
         [sys.executable, "-m", module, *args],
         cwd=folder,
         capture_output=True,
@@ -113,18 +133,29 @@ def _run(
         timeout=300,
         env=os.environ | {"PYTHONPATH": str(ROOT)},
     )
+    return done.returncode, done.stderr
 
 
-def _one_line_exit_2(done: subprocess.CompletedProcess, text: str) -> None:
-    err = done.stderr.strip()
-    assert done.returncode == 2, f"rc {done.returncode}: {done.stderr[-2000:]}"
-    assert "Traceback" not in done.stderr and err.startswith("error: ") and "\n" not in err, err
+def _one_line_exit_2(status: int, stderr: str, text: str) -> None:
+    err = stderr.strip()
+    assert status == 2, f"status {status}: {stderr[-2000:]}"
+    assert "Traceback" not in stderr and err.startswith("error: ") and "\n" not in err, err
     assert text in err, err
 
 
 @pytest.mark.parametrize(("key", "value", "command", "text"), CASES, ids=[f"{c[0]}={c[1]!r}" for c in CASES])
-def test_a_bad_param_is_one_line_naming_the_key_and_exit_2(built_demo, tmp_path, key, value, command, text):
-    _one_line_exit_2(_run(built_demo, tmp_path, _with(key, value), *command), text)
+def test_a_bad_param_is_one_line_naming_the_key_and_exit_2(
+    built_demo, tmp_path, key, value, command, text, monkeypatch, capsys
+):
+    _prepare(built_demo, tmp_path, _with(key, value))
+    _one_line_exit_2(*_in_process(tmp_path, command, monkeypatch, capsys), text)
+
+
+@pytest.mark.parametrize("case", [0, 13, 20, 31, 38])
+def test_the_stage_scripts_themselves_exit_2_with_one_line(built_demo, tmp_path, case):
+    key, value, command, text = CASES[case]
+    _prepare(built_demo, tmp_path, _with(key, value))
+    _one_line_exit_2(*_subprocess(tmp_path, command), text)
 
 
 @pytest.mark.parametrize(
@@ -136,13 +167,19 @@ def test_a_bad_param_is_one_line_naming_the_key_and_exit_2(built_demo, tmp_path,
     ],
     ids=["a string", "a list", "not UTF-8"],
 )
-@pytest.mark.parametrize("command", [["ingest"], ["train", "simple_cnn"], ["sources"], ["app"]])
-def test_a_params_file_that_is_not_sections_is_one_line_everywhere(built_demo, tmp_path, raw, text, command):
-    _one_line_exit_2(_run(built_demo, tmp_path, None, *command, raw=raw), text)
+@pytest.mark.parametrize(
+    "command", [["ingest"], ["train", "simple_cnn"], ["sources"], ["app"], ["predict", "x.jpg"]]
+)
+def test_a_params_file_that_is_not_sections_is_one_line_everywhere(
+    built_demo, tmp_path, raw, text, command, monkeypatch, capsys
+):
+    _prepare(built_demo, tmp_path, None, raw=raw)
+    _one_line_exit_2(*_in_process(tmp_path, command, monkeypatch, capsys), text)
 
 
-def test_evaluate_for_a_model_params_do_not_define_names_it(built_demo, tmp_path):
-    _one_line_exit_2(_run(built_demo, tmp_path, PARAMS, "evaluate", "nosuch"), "nosuch")
+def test_evaluate_for_a_model_params_do_not_define_names_it(built_demo, tmp_path, monkeypatch, capsys):
+    _prepare(built_demo, tmp_path, PARAMS)
+    _one_line_exit_2(*_in_process(tmp_path, ["evaluate", "nosuch"], monkeypatch, capsys), "nosuch")
 
 
 Choice = Literal["a", "b"]

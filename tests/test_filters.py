@@ -45,8 +45,11 @@ def test_checks_are_chosen_by_name(tmp_path):
     report = filter_report(kept, rejected, FilterConfig(checks=("min_size", "blur"), blur=12.0))
     assert report["checks"] == {"min_size": 32, "blur": 12.0}
     assert "brightness" in report["switched_off"] and "blur" not in report["switched_off"]
-    with pytest.raises(ValueError, match="unknown filter checks"):
-        FilterConfig(checks=("sharpness",))
+    from pipeline.config import parse
+    from pipeline.errors import ParamsError
+
+    with pytest.raises(ParamsError, match=r"`filter.checks\[0\]` must be one of 'min_size'"):
+        parse(FilterConfig, {"checks": ["sharpness"]}, "filter")
 
 
 def test_undecodable_face_is_rejected_not_crashed(tmp_path):

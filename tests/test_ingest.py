@@ -172,8 +172,11 @@ def test_single_class_parts_label_every_file_and_keep_person_folders(tmp_path, u
 
 @pytest.mark.parametrize("bad", [{"detector": "haar"}, {"margin": -0.1}, {"min_face": 0}])
 def test_bad_ingest_params_fail_before_any_work(bad):
-    with pytest.raises(ValueError, match=r"detector|margin"):
-        IngestConfig(**bad)
+    from pipeline.config import parse
+    from pipeline.errors import ParamsError
+
+    with pytest.raises(ParamsError, match=rf"`ingest.{next(iter(bad))}` must be"):
+        parse(IngestConfig, bad, "ingest")
 
 
 def test_groups_join_transitively_through_shared_keys():

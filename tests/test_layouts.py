@@ -253,7 +253,8 @@ def test_a_source_with_none_of_its_parts_on_disk_is_an_error(tmp_path):
         ({"path": ".", "layout": "voc", "faces": "crops"}, "faces: boxes"),
         ({"path": ".", "layout": "box_csv", "faces": "boxes", "columns": ["a"]}, "columns"),
         ({"path": ".", "layout": "voc", "faces": "boxes", "group": "person"}, "group"),
-        ({"path": ".", "layout": "voc", "faces": "boxes", "imgs": "x"}, "unknown keys"),
+        ({"path": ".", "layout": "voc", "faces": "boxes", "imgs": "x"}, r"bad.parts\[0\]` has unknown key"),
+        ({"path": ".", "layout": "vocc", "faces": "boxes"}, r"`bad.parts\[0\].layout` must be one of"),
     ],
 )
 def test_catalog_parts_are_validated(part, message):

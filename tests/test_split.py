@@ -2,8 +2,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from pipeline.config import parse
+from pipeline.errors import ParamsError
 from pipeline.manifest import new_manifest, stable_id
-from pipeline.split import SplitConfig, assign_groups, leakage, link_imagefolder, split
+from pipeline.split import Holdout, SplitConfig, assign_groups, leakage, link_imagefolder, split
 
 RATIOS = {"train": 0.6, "val": 0.2, "test": 0.2}
 
@@ -110,8 +112,8 @@ def test_undersample_balances_train_and_records_what_it_dropped():
 
 @pytest.mark.parametrize("ratios", [{"train": 0.5, "val": 0.2, "test": 0.2}, {"train": 1.0}])
 def test_bad_ratios_are_refused(ratios):
-    with pytest.raises(ValueError, match="ratios"):
-        SplitConfig(ratios=ratios)
+    with pytest.raises(ParamsError, match="ratios"):
+        parse(SplitConfig, {"ratios": ratios}, "split")
 
 
 def test_imagefolder_tree_links_every_row(tmp_path, monkeypatch):
@@ -143,15 +145,15 @@ def test_hash_assignment_never_moves_a_group_when_data_grows():
 def test_a_holdout_source_goes_to_test_whole_with_the_groups_it_shares():
     a, b = data(60), data(30, source="b")
     b.loc[b.index[0], "group"] = a["group"].iloc[0]  # b's first photo is also one of a's
-    config = SplitConfig(ratios=RATIOS, holdout={"sources": ["b"], "groups": ["a7"]})
+    config = SplitConfig(ratios=RATIOS, holdout=Holdout(sources=("b",), groups=("a7",)))
     out, _, report = split(pd.concat([a, b]), config)
     assert set(out.loc[out["source"] == "b", "split"]) == {"test"}
     assert set(out.loc[out["group"].isin([a["group"].iloc[0], "a7"]), "split"]) == {"test"}
     rest = out[(out["source"] == "a") & ~out["group"].isin([a["group"].iloc[0], "a7"])]
     assert {"train", "val", "test"} == set(rest["split"])
     assert all(v == 0 for v in report["leakage"].values())
-    with pytest.raises(ValueError, match="holdout"):
-        SplitConfig(ratios=RATIOS, holdout={"labels": ["mask"]})
+    with pytest.raises(ParamsError, match=r"split.holdout` has unknown key"):
+        parse(SplitConfig, {"ratios": RATIOS, "holdout": {"labels": ["mask"]}}, "split")
 
 
 def test_oversample_repeats_train_minority_rows_and_the_tree_shows_them(tmp_path, monkeypatch):
@@ -237,7 +239,7 @@ def test_near_duplicates_of_different_groups_share_a_split(assignment):
         near = f"{int(df.at[a, 'phash'], 16) ^ 0b111:016x}"
         df.loc[b, "phash_mirror" if g % 2 else "phash"] = near
         twins[f"a{g}"] = f"a{g + 1}"
-    config = SplitConfig(ratios=RATIOS, assignment=assignment, holdout={"groups": ["a1"]})
+    config = SplitConfig(ratios=RATIOS, assignment=assignment, holdout=Holdout(groups=("a1",)))
     out, _, report = split(df, config)
     split_of = out.groupby("group")["split"].first()
     assert all(split_of[a] == split_of[b] for a, b in twins.items())

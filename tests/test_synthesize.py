@@ -6,9 +6,9 @@ from PIL import Image
 
 from pipeline.images import load_rgb
 from pipeline.landmarks import LandmarksConfig, add_landmarks, points_of
-from pipeline.manifest import new_manifest
+from pipeline.manifest import WEARS, new_manifest
 from pipeline.masks.canvas import face_frame
-from pipeline.masks.geometry import WEARS, outline, qa_failure, with_lower_chin
+from pipeline.masks.geometry import outline, qa_failure, with_lower_chin
 from pipeline.masks.kinds import KINDS
 from pipeline.masks.render import render_mask
 from pipeline.masks.textures import PATTERNS
@@ -194,9 +194,13 @@ def test_the_contact_sheet_shows_every_kind_in_every_wear(landmarked):
 
 
 def test_unknown_mask_type_or_wear_is_refused():
-    with pytest.raises(ValueError, match="mask_types"):
-        SynthesizeConfig(mask_types=("bandana",))
-    with pytest.raises(ValueError, match="wears"):
-        SynthesizeConfig(wears={"on_forehead": 1.0})
-    with pytest.raises(ValueError, match="weights"):
-        SynthesizeConfig(wears={"correct": 0.0})
+    from pipeline.config import parse
+    from pipeline.errors import ParamsError
+
+    for values, message in [
+        ({"mask_types": ["bandana"]}, r"`synthesize.mask_types\[0\]` must be one of 'surgical'"),
+        ({"wears": {"on_forehead": 1.0}}, r"`synthesize.wears.on_forehead` must be one of 'correct'"),
+        ({"wears": {"correct": 0.0}}, r"`synthesize`: wears: the weights must not all be 0"),
+    ]:
+        with pytest.raises(ParamsError, match=message):
+            parse(SynthesizeConfig, values, "synthesize")

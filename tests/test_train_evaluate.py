@@ -10,7 +10,7 @@ from pipeline.families import load_model, save_model
 from pipeline.models import ARCHITECTURES, TORCHVISION, build_model
 from pipeline.preprocess import load_tensor_cache
 from pipeline.svm import train_svm
-from pipeline.train import TrainConfig, _epoch_order, train
+from pipeline.train import Augment, SvmOptions, TrainConfig, _epoch_order, train
 from tests.conftest import toy_manifest
 
 SIZES = {"inception_v3": 75, "simple_cnn": 64}
@@ -26,7 +26,7 @@ def test_models_give_one_logit_per_class(arch, classes):
 def test_loss_falls_and_model_round_trips(separable, tmp_path):
     logged = []
     config = TrainConfig(
-        arch="model1", image_size=32, epochs=4, batch_size=8, lr=0.01, augment={"hflip": True}
+        arch="model1", image_size=32, epochs=4, batch_size=8, lr=0.01, augment=Augment(hflip=True)
     )
     model, meta = train(separable, config, logged.append)
     assert len(logged) == 4
@@ -64,7 +64,7 @@ def test_every_model_learns_in_eval_mode_and_round_trips(arch, separable, tmp_pa
     """Bright vs dark faces, a few epochs: every model, in eval mode (BatchNorm's running
     statistics, not the batch's), must beat the majority class on faces it never trained on."""
     size = SIZES.get(arch, 32 if arch in ARCHITECTURES or arch == "svm" else 64)
-    config = TrainConfig(arch=arch, image_size=size, epochs=3, batch_size=8, svm={"C": [1.0], "pca": 10})
+    config = TrainConfig(arch=arch, image_size=size, epochs=3, batch_size=8, svm=SvmOptions(C=(1.0,), pca=10))
     logged = []
     model, meta = (train_svm if arch == "svm" else train)(separable, config, logged.append)
     assert len(logged) == (1 if arch == "svm" else 3) and meta.classes == ("mask", "no_mask")
@@ -86,7 +86,7 @@ def test_svm_with_a_tiny_class_trains_or_says_which_class_is_too_small(separable
     df = pd.concat(
         [separable[separable["split"] != "train"], train_rows[train_rows["label"] == "no_mask"], few]
     )
-    config = TrainConfig(arch="svm", image_size=16, svm={"C": [1.0], "pca": 5})
+    config = TrainConfig(arch="svm", image_size=16, svm=SvmOptions(C=(1.0,), pca=5))
     if masked < 4:
         with pytest.raises(MasksetError, match=rf"has {masked} mask face\(s\).*at least 4 per class"):
             train_svm(df, config, lambda m: None)

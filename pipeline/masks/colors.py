@@ -1,5 +1,8 @@
 """The named mask colours params choose from (sRGB)."""
 
+from typing import Literal
+
+MaskColor = Literal["light_blue", "white", "black", "pink", "grey", "navy", "green", "red", "khaki"]
 COLORS: dict[str, tuple[int, int, int]] = {
     "light_blue": (140, 190, 225),
     "white": (235, 235, 232),

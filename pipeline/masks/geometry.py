@@ -50,7 +50,7 @@ class Wear:
 
 
 _BRIDGE = _between(28, 29, 0.4)  # a correctly worn mask rests on the nose bridge, below the eyes
-WEARS: dict[str, Wear] = {
+WEAR_GEOMETRY: dict[str, Wear] = {
     "correct": Wear(1, _BRIDGE, np.r_[NOSE, MOUTH_POINTS, CHIN_POINTS], EYES),
     "nose_exposed": Wear(3, _between(33, 51, 0.5), np.r_[MOUTH_POINTS, CHIN_POINTS], np.r_[NOSE, EYES]),
     "nose_mouth_exposed": Wear(5, _between(57, CHIN, 0.4), CHIN_POINTS, np.r_[NOSE, MOUTH_POINTS, EYES]),
@@ -91,7 +91,7 @@ def face_width(points: np.ndarray) -> float:
 
 def outline(points: np.ndarray, wear: str = "correct", puff: float = 0.06) -> MaskOutline:
     """The outline of a mask worn as `wear`, `puff` of the face width beyond the skin."""
-    spec = WEARS[wear]
+    spec = WEAR_GEOMETRY[wear]
     jaw = points[JAW]
     centre = np.vstack([points[31:36], points[MOUTH]]).mean(0)
     direction = jaw - centre
@@ -137,7 +137,7 @@ def qa_failure(
     wear covers must be under the mask, the parts it exposes must not, and the mask must
     exist and stay within the face outline plus a margin. Points a tight crop cut off
     cannot be judged and are left out; a render with none left to judge fails."""
-    spec = WEARS[wear]
+    spec = WEAR_GEOMETRY[wear]
     judged_points = with_lower_chin(points)
     h, w = alpha.shape
     if alpha.sum() < 0.01 * h * w:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 import cv2
 import numpy as np
@@ -189,6 +190,7 @@ def respirator(ctx: Context) -> Paint:
     return Paint(colour, shade.astype(np.float32), beyond, "rubber")
 
 
+MaskKind = Literal["surgical", "n95", "kn95", "cloth", "respirator"]  # the keys of KINDS
 KINDS: dict[str, Callable[[Context], Paint]] = {
     "surgical": surgical,
     "n95": n95,

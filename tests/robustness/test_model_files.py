@@ -21,7 +21,7 @@ from sklearn.preprocessing import FunctionTransformer
 from pipeline.errors import ModelFileError
 from pipeline.families import load_model, save_model
 from pipeline.svm import train_svm
-from pipeline.train import TrainConfig, train
+from pipeline.train import SvmOptions, TrainConfig, train
 from tests.conftest import ROOT
 
 
@@ -53,7 +53,7 @@ def test_a_torch_file_carrying_a_pickle_payload_is_refused_unrun(trained, tmp_pa
 
 
 def test_an_svm_file_naming_an_untrusted_callable_is_refused_unbuilt(separable, tmp_path):
-    config = TrainConfig(arch="svm", image_size=32, epochs=1, svm={"C": [1.0], "pca": 10})
+    config = TrainConfig(arch="svm", image_size=32, epochs=1, svm=SvmOptions(C=(1.0,), pca=10))
     model, meta = train_svm(separable, config, lambda _: None)
     directory = tmp_path / "models" / "svm"
     save_model(model, meta, directory)
@@ -168,7 +168,7 @@ def test_a_tampered_model_folder_is_one_model_file_error_naming_the_file(trained
 
 def test_a_damaged_svm_file_is_a_model_file_error(separable, tmp_path):
     model, meta = train_svm(
-        separable, TrainConfig(arch="svm", image_size=16, svm={"C": [1.0], "pca": 5}), print
+        separable, TrainConfig(arch="svm", image_size=16, svm=SvmOptions(C=(1.0,), pca=5)), print
     )
     save_model(model, meta, tmp_path / "svm")
     data = (tmp_path / "svm/model.skops").read_bytes()
@@ -186,7 +186,9 @@ def test_evaluate_and_predict_refuse_a_tampered_model_in_one_line(
     from stages.cli import main
 
     TAMPERED[case][0](trained)
-    (tmp_path / "params.yaml").write_text("evaluate: {batch_size: 8}\n")
+    (tmp_path / "params.yaml").write_text(
+        "evaluate: {batch_size: 8}\ntrain: {models: {lenet5: {arch: lenet5}}}\n"
+    )
     monkeypatch.chdir(tmp_path)
     assert main(["predict", str(tmp_path / "any.jpg"), "--model", "lenet5"]) == 2
     err = capsys.readouterr().err.strip()
