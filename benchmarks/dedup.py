@@ -127,7 +127,7 @@ def run_maskset(truth: pd.DataFrame) -> tuple[set[tuple[str, str]], float]:
     start = time.perf_counter()
     _, rejected = dedup(truth, DedupConfig(workers=2))
     seconds = time.perf_counter() - start
-    rep = dict(zip(rejected["id"], rejected["detail"].str.extract(r"duplicate_of=(\w+)")[0], strict=True))
+    rep = dict(zip(rejected["id"], rejected["duplicate_of"], strict=True))
     cluster = {i: rep.get(i, i) for i in truth["id"]}
     members = pd.Series(list(cluster)).groupby(pd.Series(list(cluster.values())))
     return {tuple(sorted(p)) for _, ids in members for p in combinations(list(ids), 2)}, seconds

@@ -168,7 +168,7 @@ def dedup(df: pd.DataFrame, config: DedupConfig) -> tuple[pd.DataFrame, pd.DataF
         parallel_map(fingerprint, list(df["path"]), workers=config.workers, chunksize=32, desc="dedup")
     )
     unreadable = {i: p for i, p in enumerate(prints) if not isinstance(p, Fingerprint)}
-    rejected = [(i, reason, detail) for i, (reason, detail) in unreadable.items()]
+    rejected = [(i, reason, detail, None) for i, (reason, detail) in unreadable.items()]
     ok = [i for i in range(len(df)) if i not in unreadable]
     sharpness = np.array([prints[i].sharpness if i in ok else 0.0 for i in range(len(df))])
 
@@ -201,17 +201,17 @@ def dedup(df: pd.DataFrame, config: DedupConfig) -> tuple[pd.DataFrame, pd.DataF
         if len(found) > 1:
             for k in members:
                 others = ",".join(ids[m] for m in members if m != k)
-                rejected.append((k, "label_conflict", f"labels={','.join(found)} with={others}"))
+                conflict = f"labels={','.join(found)} with={others}"
+                rejected.append((k, "label_conflict", conflict, None))
             continue
         kept_idx.append(rep)
         for k in members[1:]:
-            detail = f"duplicate_of={ids[rep]}"
             if sha[k] == sha[rep]:
-                rejected.append((k, "exact_duplicate", detail))
+                rejected.append((k, "exact_duplicate", "identical pixels", ids[rep]))
                 continue
-            if (rep, k) in evidence:  # else joined through another member of the cluster
-                detail += f" ncc={evidence[(rep, k)]:.3f}"
-            rejected.append((k, "near_duplicate", detail))
+            # the correlation with the kept face, or joined through another member of the cluster
+            detail = f"ncc={evidence[(rep, k)]:.3f}" if (rep, k) in evidence else "via another copy"
+            rejected.append((k, "near_duplicate", detail, ids[rep]))
 
     # one split group for every cluster, and for faces too close for the split to part them
     for i, j in group_pairs:
@@ -219,8 +219,8 @@ def dedup(df: pd.DataFrame, config: DedupConfig) -> tuple[pd.DataFrame, pd.DataF
     linked = pd.Series({i: min(sets.subset(i)) for i in ok}, dtype=object).reindex(df.index)
     kept = df.loc[sorted(kept_idx)].copy()
     kept["group"] = merge_groups(df["group"], linked)[kept.index]
-    index, reasons, details = zip(*rejected, strict=True) if rejected else ((), (), ())
-    rejected_df = reject_rows(df.loc[list(index)], STAGE, reasons, details)
+    index, reasons, details, kept_for = zip(*rejected, strict=True) if rejected else ((), (), (), ())
+    rejected_df = reject_rows(df.loc[list(index)], STAGE, reasons, details, kept_for)
     check_conservation(STAGE, df["id"], kept["id"], rejected_df["id"])
     return kept.reset_index(drop=True), rejected_df
 
@@ -230,7 +230,7 @@ def dedup_report(kept: pd.DataFrame, rejected: pd.DataFrame, config: DedupConfig
     clusters are, which span sources (a sign two sources share photos), and every label
     conflict in full, so a reviewer can settle it with a correction."""
     dup = rejected[rejected["reason"].isin(["exact_duplicate", "near_duplicate"])]
-    rep = dup["detail"].str.extract(r"duplicate_of=(\S+)")[0]
+    rep = dup["duplicate_of"]
     source_of = dict(zip(kept["id"], kept["source"], strict=True))
     clusters = [
         {"kept": r, "size": len(g) + 1, "sources": sorted({source_of[r], *g["source"]})}

@@ -178,7 +178,10 @@ def fetch_source(
     if kind == "builtin":
         if source.key != "demo":
             raise SourceError(f"{source.key}: only the `demo` source is built in")
-        return record | {"files": build_demo(target, **options)}
+        built = build_demo(target, **options)
+        return record | {
+            "files": [{"name": n, "checked": "built", "extracted_files": c} for n, c in built.items()]
+        }
     if kind == "local":
         return record | _local(source, options, target)
     allowed = {"files", "limit"} if source.fetch.get("index") else {"files"}
@@ -281,7 +284,11 @@ def _local(source: Source, options: dict, target: Path) -> dict:
         writer.writerows(lines)
     for link in skipped:
         print(f"download@{source.key}: not following the linked folder, outside link or broken link {link!r}")
-    return {"root": str(root), "files": len(lines), "links_not_followed": skipped}
+    return {
+        "root": str(root),
+        "files": [{"name": ".", "checked": "read in place", "extracted_files": len(lines)}],
+        "links_not_followed": skipped,
+    }
 
 
 def source_status(catalog: dict[str, Source], enabled: list[str], raw: Path, lock: dict) -> list[dict]:
@@ -308,12 +315,16 @@ def source_status(catalog: dict[str, Source], enabled: list[str], raw: Path, loc
     return rows
 
 
+def file_count(record: dict) -> int:
+    """How many files a SOURCE.json record says its source has: `files` is one list of
+    {name, checked, extracted_files} for every kind (a local folder is one entry, `.`)."""
+    return sum(f["extracted_files"] for f in record.get("files") or []) + record.get("indexed_files", 0)
+
+
 def _on_disk(record: dict | None) -> str:
     if record is None:
         return "no"
     files = record.get("files")
-    if isinstance(files, int):  # local: counted in place
-        return f"{files} in place"
-    if isinstance(files, dict):  # builtin: counts per folder
-        return f"{sum(files.values())} files"
-    return f"{sum(f['extracted_files'] for f in files or []) + record.get('indexed_files', 0)} files"
+    if not isinstance(files, list) or not all(isinstance(f, dict) for f in files):
+        return "old record"  # written before SOURCE.json had one shape: dvc repro download@<key>
+    return f"{file_count(record)} {'in place' if record.get('root') else 'files'}"

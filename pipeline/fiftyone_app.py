@@ -26,7 +26,7 @@ from fiftyone import ViewField as F
 
 from pipeline.corrections import EXCLUDE_TAG, RELABEL_PREFIX
 from pipeline.errors import MasksetError
-from pipeline.manifest import Label
+from pipeline.manifest import Label, new_rejected
 
 SKIPPED = ("path",)  # the sample's own filepath
 
@@ -42,7 +42,7 @@ def _value(value: object) -> object:
 def _clusters(rejected: pd.DataFrame) -> dict[str, str]:
     """id -> the id of the face its duplicate cluster kept, for members and the kept one."""
     dup = rejected[rejected["reason"].isin(["near_duplicate", "exact_duplicate"])]
-    kept = dup["detail"].str.extract(r"duplicate_of=(\S+)")[0]
+    kept = dup["duplicate_of"]
     return dict(zip(dup["id"], kept, strict=True)) | {k: k for k in kept.dropna()}
 
 
@@ -76,7 +76,7 @@ def build_dataset(
     browse them too, the rejections of every stage whose image exists (tagged `rejected`);
     `embeddings` (one row per manifest row, from our own model) give each face a uniqueness.
     Returns a summary for DVC: counts and view names."""
-    rejected = rejected if rejected is not None else pd.DataFrame(columns=["id", "reason", "detail"])
+    rejected = rejected if rejected is not None else new_rejected()
     cluster = _clusters(rejected)
     tmp_name = f"{name}.building"
     if fo.dataset_exists(tmp_name):

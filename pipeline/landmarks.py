@@ -22,6 +22,7 @@ import pandas as pd
 from PIL import Image
 
 from pipeline.config import setting
+from pipeline.face_points import CHIN, EYES, LEFT_EYE, MOUTH, NOSE_TIP, RIGHT_EYE
 from pipeline.faces import Box, detect_faces, landmarks_68
 from pipeline.images import ImageRejected, load_rgb
 from pipeline.manifest import check_conservation, reject_rows
@@ -30,15 +31,6 @@ from pipeline.skin_tone import TONE_COLUMNS, SkinTone, estimate, tone_columns
 
 STAGE = "landmarks"
 
-# iBUG 68-point indices the rest of the code names
-JAW = slice(0, 17)
-NOSE_BRIDGE = slice(27, 31)
-NOSE_TIP = 30
-NOSTRILS = slice(31, 36)
-LEFT_EYE = slice(36, 42)
-RIGHT_EYE = slice(42, 48)
-MOUTH = slice(48, 68)
-CHIN = 8
 # Where dlib's HOG box sits against the bounds of its own 68 points (left, top, right,
 # bottom, as fractions of the points' width and height), measured on the 57 UTKFace sample
 # faces it detects: about as wide, and a tenth of the face higher (brows to above the chin).
@@ -94,7 +86,7 @@ def plausibility_error(points: np.ndarray, width: int, height: int) -> str | Non
         or (ys > 1.25 * height).any()
     ):
         return "points_outside_crop"
-    eyes_y = points[36:48, 1].mean()
+    eyes_y = points[EYES, 1].mean()
     if not eyes_y < points[NOSE_TIP, 1] < points[MOUTH, 1].mean() < points[CHIN, 1] + 1:
         return "implausible_geometry"
     if inter_ocular(points) < 0.15 * width:

@@ -84,7 +84,8 @@ REJECTED_SCHEMA = pa.schema(
         ("id", pa.string()),
         ("stage", pa.string()),
         ("reason", pa.string()),  # a short, stable code: decode_error, duplicate, blur, ...
-        ("detail", pa.string()),  # the evidence: duplicate_of=<id>, laplacian_var=3.2, ...
+        ("detail", pa.string()),  # the evidence: ncc=0.97, laplacian_var=3.2, decode_error=...
+        ("duplicate_of", pa.string()),  # exact / near duplicates: the id of the face kept instead
         ("source", pa.string()),
         ("origin", pa.string()),
         ("path", pa.string()),
@@ -126,12 +127,18 @@ def new_rejected(rows: Iterable[dict] = ()) -> pd.DataFrame:
 
 
 def reject_rows(
-    rows: pd.DataFrame, stage: str, reasons: Iterable[str], details: Iterable[str]
+    rows: pd.DataFrame,
+    stage: str,
+    reasons: Iterable[str],
+    details: Iterable[str],
+    duplicate_of: Iterable[str | None] | None = None,
 ) -> pd.DataFrame:
     """Rejections of manifest rows a stage drops, one reason and detail each; the rows keep
     their id, source, origin, path and label so a rejection can be traced and browsed."""
     out = rows[["id", "source", "origin", "path", "label"]].reset_index(drop=True)
     out = out.assign(stage=stage, reason=list(reasons), detail=list(details))
+    if duplicate_of is not None:
+        out["duplicate_of"] = list(duplicate_of)
     return new_rejected(out.to_dict("records"))
 
 

@@ -17,6 +17,17 @@ from dataclasses import dataclass
 import numpy as np
 from skimage.color import rgb2lab
 
+from pipeline.face_points import (
+    BROWS,
+    JAW_LEFT_END,
+    JAW_NEAR_LEFT_END,
+    JAW_NEAR_RIGHT_END,
+    JAW_RIGHT_END,
+    LEFT_EYE_LOWER,
+    NOSE_TIP,
+    RIGHT_EYE_LOWER,
+)
+
 # ITA bins (degrees), lower bound inclusive, from the dermatology literature (Chardon 1991).
 ITA_BINS: tuple[tuple[str, float], ...] = (
     ("very_light", 55.0),
@@ -62,13 +73,14 @@ def _disc(shape: tuple[int, int], centre: np.ndarray, radius: float) -> np.ndarr
 def skin_patches(points: np.ndarray) -> list[tuple[np.ndarray, float]]:
     """(centre, radius) of each skin patch: the forehead and the upper cheeks, which a
     correctly worn mask leaves bare, so masked and unmasked faces are measured alike."""
-    width = float(np.linalg.norm(points[16] - points[0]))
+    width = float(np.linalg.norm(points[JAW_RIGHT_END] - points[JAW_LEFT_END]))
     radius = max(2.0, 0.07 * width)
-    brows = points[17:27].mean(0)
+    brows = points[BROWS].mean(0)
     patches = [
-        brows + (brows - points[30]) * 0.35,  # forehead
-        points[41] + (points[1] - points[41]) * 0.25,  # under the left eye, toward the jaw
-        points[46] + (points[15] - points[46]) * 0.25,  # under the right eye
+        brows + (brows - points[NOSE_TIP]) * 0.35,  # forehead
+        # under each eye, a quarter of the way toward the jaw
+        points[LEFT_EYE_LOWER] + (points[JAW_NEAR_LEFT_END] - points[LEFT_EYE_LOWER]) * 0.25,
+        points[RIGHT_EYE_LOWER] + (points[JAW_NEAR_RIGHT_END] - points[RIGHT_EYE_LOWER]) * 0.25,
     ]
     return [(centre, radius) for centre in patches]
 

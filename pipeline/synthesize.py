@@ -174,4 +174,6 @@ def sheet(df: pd.DataFrame, config: SynthesizeConfig, faces: int = 6) -> np.ndar
             continue
         if len(picked) == faces:
             break
-    return contact_sheet(picked, config.mask_types, list(WEARS), config.colors, config.seed)
+    return contact_sheet(
+        picked, config.mask_types, list(WEARS), config.colors, config.seed, config.min_coverage
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 from pipeline.atomic import atomic_dir, write_json
-from pipeline.download import Places, fetch_source
+from pipeline.download import Places, fetch_source, file_count
 from pipeline.errors import SourceError
 from pipeline.sources import get_source, load_catalog
 from stages.common import load_params, run
@@ -21,7 +21,7 @@ def main() -> None:
     with atomic_dir(raw_dir(key)) as target:
         record = fetch_source(source, options, target, Places(DOWNLOADS / key, SOURCES_LOCK))
         write_json(record, target / "SOURCE.json")
-    print(f"download@{key}: done ({record.get('files')})")
+    print(f"download@{key}: {file_count(record)} file(s), recorded in {raw_dir(key) / 'SOURCE.json'}")
 
 
 if __name__ == "__main__":

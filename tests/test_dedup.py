@@ -75,7 +75,7 @@ def test_edited_copies_cluster_and_the_original_is_kept(faces, row):
     # one of the full-size members is kept (sharpness breaks the tie); the smaller ones never
     assert rep["id"].item() in {"orig", "copy", "jpeg70", "bright20", "mirror"}
     assert {reasons[m] for m in cluster if m != rep["id"].item()} <= {"near_duplicate", "exact_duplicate"}
-    assert rejected["detail"].str.startswith(f"duplicate_of={rep['id'].item()}").all()
+    assert (rejected["duplicate_of"] == rep["id"].item()).all()
     # the kept row stands for photos A and B and every copy: their groups merge, so B's
     # other face lands in the same split as the representative
     groups = kept.set_index("id")["group"]
@@ -129,7 +129,7 @@ def test_copies_across_two_sources_collapse_to_one(faces, row):
         pair = {f"a{i + 3}", f"b{i}"}
         (lost,) = pair & set(rejected["id"])
         (kept_id,) = pair - {lost}
-        assert rejected.set_index("id").at[lost, "detail"].startswith(f"duplicate_of={kept_id}")
+        assert rejected.set_index("id").at[lost, "duplicate_of"] == kept_id
 
 
 def test_faces_too_close_to_split_share_a_group_even_when_both_are_kept(faces, row):
@@ -188,5 +188,5 @@ def test_on_the_real_sample_only_the_two_copied_photos_lose_faces(voc_sample, tm
     # each removed face names the face it duplicates, on the other copy of its photo
     origin = faces.set_index("id")["origin"]
     for row in rejected.itertuples():
-        kept_id = row.detail.split()[0].removeprefix("duplicate_of=")
+        kept_id = row.duplicate_of
         assert origin[kept_id] != row.origin and kept_id in set(kept["id"])

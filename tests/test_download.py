@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline.download import Places, fetch_source
+from pipeline.download import Places, fetch_source, file_count
 from pipeline.errors import SourceError
 from pipeline.fetch.http import HttpConfig
 from pipeline.ingest import IngestConfig, ingest_source
@@ -142,7 +142,7 @@ def test_local_source_is_read_in_place(tmp_path, places, utk_faces):
     raw = target(tmp_path)
     record = fetch_source(source("local"), {"path": str(mine)}, raw, places, FAST)
     (raw / "SOURCE.json").write_text(json.dumps(record))
-    assert record["files"] == 4 and record["links_not_followed"] == ["loop", "with_mask/gone.jpg"]
+    assert file_count(record) == 4 and record["links_not_followed"] == ["loop", "with_mask/gone.jpg"]
     assert data_root(raw) == mine.resolve()
     assert len((raw / "INVENTORY.tsv").read_text().splitlines()) == 5
     kept, rejected = ingest_source(
@@ -168,7 +168,7 @@ def test_a_local_source_does_not_follow_a_linked_file_out_of_it(tmp_path, places
     (mine / "with_mask" / "planted.jpg").symlink_to(secret)
     raw = target(tmp_path)
     record = fetch_source(source("local"), {"path": str(mine)}, raw, places, FAST)
-    assert record["files"] == 2 and record["links_not_followed"] == ["with_mask/planted.jpg"]
+    assert file_count(record) == 2 and record["links_not_followed"] == ["with_mask/planted.jpg"]
     kept, rejected = ingest_source(source("local"), mine, IngestConfig(workers=1), tmp_path / "faces")
     assert sorted(kept["origin"]) == ["with_mask/a.jpg", "with_mask/inside.jpg"]
     assert rejected["reason"].tolist() == ["symlinked_file"]

@@ -193,6 +193,23 @@ def test_the_contact_sheet_shows_every_kind_in_every_wear(landmarked):
             assert not ((tile[..., 0] > 200) & (tile[..., 1] < 60)).sum() > 300  # no red QA frame
 
 
+@pytest.mark.realdata
+def test_the_contact_sheet_frames_what_synthesis_would_reject_at_its_min_coverage(landmarked):
+    """The sheet's QA is synthesis's own, at synthesize.min_coverage, not a default."""
+
+    def framed(min_coverage: float) -> int:
+        config = SynthesizeConfig(sources=("utk",), fraction=1.0, min_coverage=min_coverage)
+        image = sheet(landmarked, config)
+        tiles = [
+            image[row * 188 : row * 188 + 160, col * 160 : (col + 1) * 160]
+            for row in range(len(KINDS))
+            for col in range(len(WEARS))
+        ]
+        return sum(((t[..., 0] > 200) & (t[..., 1] < 60)).sum() > 300 for t in tiles)
+
+    assert framed(0.95) == 0 and framed(1.01) == len(KINDS) * len(WEARS)  # nothing covers 101%
+
+
 def test_unknown_mask_type_or_wear_is_refused():
     from pipeline.config import parse
     from pipeline.errors import ParamsError

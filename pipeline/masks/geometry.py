@@ -16,11 +16,22 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from pipeline.landmarks import CHIN, JAW, LEFT_EYE, MOUTH, NOSE_TIP, RIGHT_EYE
+from pipeline.face_points import (
+    CHIN,
+    EYES,
+    JAW,
+    JAW_LEFT_END,
+    JAW_RIGHT_END,
+    LEFT_EYE,
+    MOUTH,
+    NOSE_TIP,
+    NOSTRILS,
+    RIGHT_EYE,
+)
 
-NOSE = np.r_[NOSE_TIP, np.arange(31, 36)]  # tip and nostrils
-MOUTH_POINTS = np.arange(48, 68)
-EYES = np.r_[np.arange(36, 42), np.arange(42, 48)]
+NOSE = np.r_[NOSE_TIP, np.arange(NOSTRILS.start, NOSTRILS.stop)]  # tip and nostrils
+MOUTH_POINTS = np.arange(MOUTH.start, MOUTH.stop)
+EYE_POINTS = np.arange(EYES.start, EYES.stop)
 # Three points QA adds on the lower chin, two thirds of the way from the lower lip (56-58)
 # down to the chin (7-9): a crop often cuts the chin points off, these usually survive.
 LOWER_CHIN = np.array([68, 69, 70])
@@ -51,11 +62,13 @@ class Wear:
 
 _BRIDGE = _between(28, 29, 0.4)  # a correctly worn mask rests on the nose bridge, below the eyes
 WEAR_GEOMETRY: dict[str, Wear] = {
-    "correct": Wear(1, _BRIDGE, np.r_[NOSE, MOUTH_POINTS, CHIN_POINTS], EYES),
-    "nose_exposed": Wear(3, _between(33, 51, 0.5), np.r_[MOUTH_POINTS, CHIN_POINTS], np.r_[NOSE, EYES]),
-    "nose_mouth_exposed": Wear(5, _between(57, CHIN, 0.4), CHIN_POINTS, np.r_[NOSE, MOUTH_POINTS, EYES]),
+    "correct": Wear(1, _BRIDGE, np.r_[NOSE, MOUTH_POINTS, CHIN_POINTS], EYE_POINTS),
+    "nose_exposed": Wear(3, _between(33, 51, 0.5), np.r_[MOUTH_POINTS, CHIN_POINTS], np.r_[NOSE, EYE_POINTS]),
+    "nose_mouth_exposed": Wear(
+        5, _between(57, CHIN, 0.4), CHIN_POINTS, np.r_[NOSE, MOUTH_POINTS, EYE_POINTS]
+    ),
     "chin_exposed": Wear(
-        1, _BRIDGE, np.r_[NOSE, MOUTH_POINTS], np.r_[CHIN, EYES], 5, _between(57, CHIN, 0.55)
+        1, _BRIDGE, np.r_[NOSE, MOUTH_POINTS], np.r_[CHIN, EYE_POINTS], 5, _between(57, CHIN, 0.55)
     ),
 }
 
@@ -86,14 +99,14 @@ def _resample(chain: np.ndarray, n: int) -> np.ndarray:
 
 
 def face_width(points: np.ndarray) -> float:
-    return float(np.linalg.norm(points[16] - points[0]))
+    return float(np.linalg.norm(points[JAW_RIGHT_END] - points[JAW_LEFT_END]))
 
 
 def outline(points: np.ndarray, wear: str = "correct", puff: float = 0.06) -> MaskOutline:
     """The outline of a mask worn as `wear`, `puff` of the face width beyond the skin."""
     spec = WEAR_GEOMETRY[wear]
     jaw = points[JAW]
-    centre = np.vstack([points[31:36], points[MOUTH]]).mean(0)
+    centre = np.vstack([points[NOSTRILS], points[MOUTH]]).mean(0)
     direction = jaw - centre
     pushed = jaw + direction / np.maximum(np.linalg.norm(direction, axis=1, keepdims=True), 1e-6) * (
         puff * face_width(points)

@@ -25,9 +25,11 @@ def contact_sheet(
     wears: Sequence[str],
     colors: Sequence[str],
     seed: int,
+    min_coverage: float,
     cell: int = 160,
 ) -> np.ndarray:
-    """An RGB image of len(kinds) x len(wears) labelled renders; `faces` are (rgb, points)."""
+    """An RGB image of len(kinds) x len(wears) labelled renders; `faces` are (rgb, points).
+    A render framed red fails the same QA (at the same `min_coverage`) as synthesis."""
     sheet = Image.new("RGB", (cell * len(wears), (cell + CAPTION) * len(kinds)), "white")
     draw = ImageDraw.Draw(sheet)
     if not faces:
@@ -39,7 +41,7 @@ def contact_sheet(
             face, points = faces[n % len(faces)]
             color = colors[n % len(colors)]
             render = render_mask(face, points, kind, color, wear, np.random.default_rng([seed, n]))
-            failure = qa_failure(render.alpha, points, wear)
+            failure = qa_failure(render.alpha, points, wear, min_coverage)
             tile = Image.fromarray(render.image)
             scale = cell / max(tile.size)
             tile = tile.resize(
