@@ -46,7 +46,7 @@ class AuditConfig:
 def age_band(age: object) -> str:
     if age is None or pd.isna(age):
         return "unknown"
-    return [name for low, name in AGE_BANDS if int(age) >= low][-1]
+    return [name for low, name in AGE_BANDS if int(age) >= low][-1]  # type: ignore[call-overload]
 
 
 def attribute_frame(tones: pd.DataFrame) -> pd.DataFrame:

@@ -136,7 +136,7 @@ def _convert(value: Any, hint: Any, where: str, meta: dict) -> Any:
             _convert(k, key_hint, f"{where}.{k}", {}): _convert(v, value_hint, f"{where}.{k}", meta)
             for k, v in value.items()
         }
-    if dataclasses.is_dataclass(hint):
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
         return _build(hint, value, where)
     return value
 

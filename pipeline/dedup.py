@@ -169,8 +169,9 @@ def dedup(df: pd.DataFrame, config: DedupConfig) -> tuple[pd.DataFrame, pd.DataF
     )
     unreadable = {i: p for i, p in enumerate(prints) if not isinstance(p, Fingerprint)}
     rejected = [(i, reason, detail, None) for i, (reason, detail) in unreadable.items()]
-    ok = [i for i in range(len(df)) if i not in unreadable]
-    sharpness = np.array([prints[i].sharpness if i in ok else 0.0 for i in range(len(df))])
+    good = {i: p for i, p in enumerate(prints) if isinstance(p, Fingerprint)}
+    ok = sorted(good)
+    sharpness = np.array([good[i].sharpness if i in good else 0.0 for i in range(len(df))])
 
     sets = DisjointSet(ok)
     evidence: dict[tuple[int, int], float] = {}
@@ -178,7 +179,7 @@ def dedup(df: pd.DataFrame, config: DedupConfig) -> tuple[pd.DataFrame, pd.DataF
         for k in idx[1:]:
             sets.merge(idx[0], k)
     if len(ok) > 1:
-        codes = np.stack([prints[i].codes for i in ok])
+        codes = np.stack([good[i].codes for i in ok])
         candidates = np.asarray(ok)[candidate_pairs(codes, config.candidate_distance)]
         for (i, j), score in zip(candidates, _similarities(prints, candidates), strict=True):
             if score >= config.verify_ncc:

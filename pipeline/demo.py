@@ -29,9 +29,5 @@ def build_demo(target: Path, lfw_faces: int = 100, face_size: int = 100) -> dict
         grey = Image.fromarray((np.clip(arr, 0, 1) * 255).round().astype(np.uint8), mode="L")
         grey.resize((face_size, face_size), Image.Resampling.LANCZOS).save(faces / f"lfw_{i:03d}.png")
     Image.fromarray(skdata.astronaut()).save(photos / "astronaut.png")
-    with (
-        cbook.get_sample_data("grace_hopper.jpg") as src,
-        open(photos / "grace_hopper.jpg", "wb") as dst,
-    ):
-        shutil.copyfileobj(src, dst)
+    shutil.copyfile(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False), photos / "grace_hopper.jpg")
     return {"faces": lfw_faces, "photos": 2}

@@ -69,7 +69,8 @@ def _fetcher(source: Source, spec: FileSpec, http_config: http.HttpConfig) -> Ca
     if kind == "http":
         if not spec.url:
             raise SourceError(f"sources.yaml: {source.key} file {spec.name} has no url")
-        return lambda dest: http.download(spec.url, dest, http_config).etag
+        url = spec.url
+        return lambda dest: http.download(url, dest, http_config).etag
     if kind == "gdrive":
         if not (spec.id or spec.url):
             raise SourceError(f"sources.yaml: {source.key} file {spec.name} needs a Drive id or url")

@@ -59,7 +59,7 @@ def _panel(face: np.ndarray, heat: np.ndarray, caption: str, side: int = 160) ->
     """The face and its heatmap overlay side by side, with a caption."""
     face_big = cv2.resize(face, (side, side), interpolation=cv2.INTER_CUBIC)
     scale = max(float(np.abs(heat).max()), 1e-6)
-    colour = cv2.applyColorMap(np.uint8(np.clip(heat / scale, 0, 1) * 255), cv2.COLORMAP_JET)
+    colour = cv2.applyColorMap((np.clip(heat / scale, 0, 1) * 255).astype(np.uint8), cv2.COLORMAP_JET)
     colour = cv2.resize(cv2.cvtColor(colour, cv2.COLOR_BGR2RGB), (side, side), interpolation=cv2.INTER_CUBIC)
     overlay = (0.55 * face_big + 0.45 * colour).astype(np.uint8)
     panel = Image.new("RGB", (2 * side, side + 16), "white")

@@ -79,7 +79,7 @@ def declared_size(head: bytes) -> tuple[str, int, int] | None:
     return None
 
 
-def load_rgb(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+def load_rgb(path: Path | str, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """Decode `path` to an HxWx3 uint8 array, EXIF orientation applied, or raise ImageRejected."""
     path = Path(path)
     try:
@@ -111,12 +111,12 @@ def load_rgb(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
         width, height = im.size
         if width * height > max_pixels:
             raise ImageRejected("too_large", f"{width}x{height} > {max_pixels} pixels")
-        if getattr(im, "n_frames", 1) > 1:
-            raise ImageRejected("animated", f"{fmt} with {im.n_frames} frames")
+        frames = getattr(im, "n_frames", 1)
+        if frames > 1:
+            raise ImageRejected("animated", f"{fmt} with {frames} frames")
         try:
             im.load()
-            im = ImageOps.exif_transpose(im)
-            rgb = _to_rgb(im)
+            rgb = _to_rgb(ImageOps.exif_transpose(im))
         except (OSError, SyntaxError, ValueError) as exc:
             reason = "truncated" if "truncated" in str(exc).lower() else "decode_error"
             raise ImageRejected(reason, str(exc)) from exc

@@ -80,11 +80,11 @@ def _faces_on(
     height, width = rgb.shape[:2]
     if unit.mode == "crops":
         return [None], None
-    if unit.mode == "boxes":
+    if unit.mode == "boxes" and cand.box is not None:
         box, problem = _check_box(cand.box, width, height, config.min_face)
         return ([box], None) if box else ([], problem)
     found = detect_faces(rgb, config.detector_upsample, config.detector, config.detector_min_score)
-    boxes = [b for b in found if min(b[2] - b[0], b[3] - b[1]) >= config.min_face]
+    boxes: list[Box | None] = [b for b in found if min(b[2] - b[0], b[3] - b[1]) >= config.min_face]
     if boxes:
         return boxes, None
     detail = f"{len(found)} {config.detector} detections, none with a side >= min_face={config.min_face}"
@@ -118,7 +118,8 @@ def process_unit(
         detail = f"annotated on a {unit.size[0]}x{unit.size[1]} image, the file is {width}x{height}"
         return [], rejected + [_reject(unit, c, "size_mismatch", detail, lab) for c, lab in labelled]
     origin_sha256 = pixel_sha256(rgb)
-    rows, cropped = [], {}
+    rows: list[dict] = []
+    cropped: dict[str, list[int] | None] = {}
     for cand, label in labelled:
         boxes, problem = _faces_on(unit, cand, rgb, config)
         if problem:
@@ -132,7 +133,7 @@ def process_unit(
             row_id = Candidate(cand.label_raw, box).key(unit.source, unit.origin, unit.mode)
             if row_id in cropped:  # two boxes (one a pixel past the edge) that clamp to one crop
                 if unit.mode == "boxes":
-                    detail = f"box={list(cand.box)} crops the same pixels as box={cropped[row_id]}"
+                    detail = f"box={list(cand.box or ())} crops the same pixels as box={cropped[row_id]}"
                     rejected.append(_reject(unit, cand, "duplicate_box", detail, label))
                 continue  # the detector found one face twice: it is one face
             cropped[row_id] = list(cand.box) if cand.box else None

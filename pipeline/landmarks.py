@@ -103,7 +103,7 @@ def _detector_fit(rgb: np.ndarray, known: Box, config: LandmarksConfig) -> tuple
     if scale > 1:
         size = (round(width * scale), round(height * scale))
         big = np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling.BICUBIC))
-    scaled_known: Box = tuple(round(v * scale) for v in known)  # type: ignore[assignment]
+    scaled_known: Box = tuple(round(v * scale) for v in known)
     found = detect_faces(big, upsample=config.detector_upsample, min_score=0.0)  # largest first
     if not found:
         return None

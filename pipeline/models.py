@@ -133,7 +133,7 @@ def torchvision_model(arch: str, num_classes: int, pretrained: bool = False) -> 
         cache = torch.hub.get_dir()
         raise MasksetError(
             f"{arch}: pretrained ImageNet weights are neither in the torch hub cache ({cache}/checkpoints) "
-            f"nor downloadable ({exc}). Copy the file {weights.url.rsplit('/', 1)[-1]} there from a "
+            f"nor downloadable ({exc}). Copy the file {weights.url.rsplit('/', 1)[-1]} there from a "  # type: ignore[union-attr]
             "machine with internet, or set `pretrained: false`."
         ) from exc
     parent_path, _, leaf = head_path.rpartition(".")

@@ -82,7 +82,7 @@ def predict_files(paths: list[Path], model_dir: Path, out_dir: Path, **detect) -
     A photo that cannot be read is reported with its reason, and the others still run."""
     model, meta = load_model(model_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    results = []
+    results: list[dict] = []
     for path in paths:
         try:
             rgb = load_rgb(path)

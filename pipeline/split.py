@@ -20,6 +20,7 @@ data from somewhere the model never saw.
 from __future__ import annotations
 
 import os
+import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -107,7 +108,7 @@ def assign_groups(df: pd.DataFrame, config: SplitConfig) -> dict[str, str]:
 def _assign_units(df: pd.DataFrame, reserved: set[str], config: SplitConfig) -> dict[str, str]:
     assignment = dict.fromkeys(reserved, "test")
     df = df[~df["group"].isin(reserved)]
-    bounds = np.cumsum([config.ratios[s] for s in SPLITS])
+    bounds = np.cumsum([config.ratios[s] for s in typing.get_args(SplitName)])
     if config.assignment == "hash":
         for group in df["group"].unique():
             position = _unit_hash(config.seed, group)

@@ -10,7 +10,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, cast
 
 import pandas as pd
 import torch
@@ -23,7 +23,7 @@ from pipeline.config import setting
 from pipeline.errors import MasksetError
 from pipeline.manifest import LABELS, LabelName
 from pipeline.model_meta import ModelMeta
-from pipeline.models import build_model
+from pipeline.models import Backbone, build_model
 from pipeline.preprocess import load_tensor_cache, normalise, predict_logits
 
 
@@ -228,7 +228,8 @@ def train(
     balanced = config.class_weights and config.sampler != "balanced"
     loss_fn = nn.CrossEntropyLoss(weight=counts.sum() / (len(classes) * counts) if balanced else None)
     # two-phase fine-tuning: the new head alone first, then every layer
-    phases = [(config.head_epochs, model.head.parameters())] if config.head_epochs else []
+    # (TrainConfig allows head_epochs for torchvision backbones only)
+    phases = [(config.head_epochs, cast(Backbone, model).head.parameters())] if config.head_epochs else []
     phases.append((config.epochs - config.head_epochs, model.parameters()))
     augment = augmenter(config.augment, config.image_size)
     batch_norm = has_batch_norm(model)
@@ -282,6 +283,7 @@ def train(
                 f"{seen / elapsed:.0f} images/s, ETA {_duration(elapsed / epoch * (config.epochs - epoch))}",
                 file=sys.stderr,
             )
+    assert best_state is not None  # epochs >= 1, so one epoch was the best
     model.load_state_dict(best_state)
     meta = ModelMeta(
         arch=config.arch,

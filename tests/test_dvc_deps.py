@@ -42,3 +42,14 @@ def test_the_closure_follows_lazy_and_package_imports(tmp_path):
     assert {Path("pipeline/train.py"), Path("pipeline/svm.py"), Path("pipeline/models.py")} <= closure
     assert not covered(Path("pipeline/svm.py"), ["pipeline/train.py", "pipeline/masks"])
     assert covered(Path("pipeline/masks/render.py"), ["pipeline/masks"])
+
+
+def test_the_data_stages_run_in_the_order_stages_paths_declares():
+    """stages/paths.py's DATA_STAGES is the one stage list: dvc.yaml's data stages, in order,
+    each reading the previous one's manifest."""
+    from stages.paths import DATA_STAGES, manifest_of, previous_stage
+
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    assert [s for s in stages if s in DATA_STAGES] == list(DATA_STAGES)
+    for stage in DATA_STAGES[1:]:
+        assert str(manifest_of(previous_stage(stage))) in stages[stage]["deps"], stage

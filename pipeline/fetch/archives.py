@@ -150,10 +150,10 @@ def extract(path: Path, target: Path, limits: Limits = Limits()) -> int:
                 if dest.exists():
                     raise ArchiveError(f"member {member.name!r} appears twice in {path.name}")
                 if kind == "zip":
-                    with archive.open(info) as src:  # type: ignore[arg-type]
+                    with archive.open(info) as src:  # type: ignore[arg-type,call-overload]
                         _copy_capped(src, dest, member.size, budget, member.name)
                 else:
-                    src = archive.extractfile(info)  # type: ignore[union-attr]
+                    src = archive.extractfile(info)  # type: ignore[union-attr,arg-type]
                     if src is None:
                         raise ArchiveError(f"member {member.name!r} has no data")
                     with src:

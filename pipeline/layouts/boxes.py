@@ -39,7 +39,7 @@ class Annotated:
 def _parse_box(values: object) -> tuple[tuple[int, int, int, int] | None, Problem | None]:
     """(xmin, ymin, xmax, ymax) rounded to pixels, or why not."""
     try:
-        numbers = [float(v) for v in values]  # type: ignore[union-attr]
+        numbers = [float(v) for v in values]  # type: ignore[attr-defined]
     except (TypeError, ValueError):
         return None, ("bad_box", f"box {values!r} is not four numbers")
     if len(numbers) != 4 or not all(math.isfinite(v) for v in numbers):
@@ -100,7 +100,7 @@ def units_from_annotations(
                 box, problem = _parse_box(values)
                 if problem is None and source.is_not_face(raw):
                     problem = ("not_a_face", f"class {raw!r} boxes an object, not a face (catalog not_faces)")
-                if problem is None and box in seen:
+                if problem is None and box is not None and box in seen:
                     problem = ("duplicate_box", f"box={list(box)} annotated twice")
                 if problem:
                     yield Unit(source.key, where, file, part.faces, [Candidate(raw, box)], error=problem)

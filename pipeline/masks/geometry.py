@@ -113,7 +113,7 @@ def outline(points: np.ndarray, wear: str = "correct", puff: float = 0.06) -> Ma
     )
     a = spec.top_jaw
     top = curve_through(pushed[a], spec.top(points), pushed[16 - a])
-    if spec.bottom is None:
+    if spec.bottom is None or spec.bottom_jaw is None:
         bottom = pushed[a : 17 - a]
     else:
         b = spec.bottom_jaw
