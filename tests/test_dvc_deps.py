@@ -33,7 +33,10 @@ def test_stage_deps_cover_the_code_it_imports(name, script, deps):
         if p.name == "__init__.py" and not ast.parse((ROOT / p).read_text()).body[1:]
     }
     missing = sorted(str(p) for p in import_closure(script) - empty_inits if not covered(p, deps))
-    assert not missing, f"dvc.yaml stage {name} imports code it does not list in deps: {missing}"
+    assert not missing, (
+        f"dvc.yaml stage {name} imports code it does not list in deps: {missing} "
+        "(`python -m tests.imports` rewrites the code deps of every stage)"
+    )
 
 
 def test_the_closure_follows_lazy_and_package_imports(tmp_path):
