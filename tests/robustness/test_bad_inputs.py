@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from pipeline.config import parse
 from pipeline.dedup import DedupConfig, dedup
 from pipeline.errors import InvariantError
 from pipeline.filters import FilterConfig, apply_filters
@@ -23,7 +24,7 @@ from pipeline.preprocess import load_tensor_cache
 from pipeline.sources import load_catalog
 from pipeline.split import SplitConfig, split
 from pipeline.synthesize import SynthesizeConfig, synthesize
-from stages.common import load_params, section, to_config
+from stages.common import load_params, section
 from tests.conftest import ROOT
 from tests.corpus import build_corpus
 
@@ -33,7 +34,7 @@ DECODER_REASONS = {"truncated": "truncate", "unreadable": "delete", "not_an_imag
 
 
 def config(cls, stage: str, **changes):
-    return dataclasses.replace(to_config(cls, section(stage, PARAMS), stage), **changes)
+    return dataclasses.replace(parse(cls, section(stage, PARAMS), stage), **changes)
 
 
 def damage(paths: list[str]) -> dict[str, str]:
