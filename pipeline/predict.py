@@ -36,22 +36,29 @@ def classify_faces(
     rgb: np.ndarray,
     model: torch.nn.Module,
     meta: ModelMeta,
-    detector: str = "hog",
+    detector: str = "auto",
     upsample: int = 1,
     margin: float = 0.1,
     min_score: float = 0.5,
-) -> list[Face]:
-    """Every face the detector finds in `rgb`, with the model's label and probabilities."""
+) -> tuple[list[Face], str]:
+    """(every face the detector finds in `rgb`, with the model's label and probabilities;
+    the detector that found them). `auto` is HOG, then the CNN detector on a photo where HOG
+    finds none: HOG misses most masked and turned faces, and the CNN's 1-10 s a photo is
+    worth paying only where the fast one found nothing."""
     height, width = rgb.shape[:2]
-    boxes = detect_faces(rgb, upsample=upsample, method=detector, min_score=min_score)
+    used = "hog" if detector == "auto" else detector
+    boxes = detect_faces(rgb, upsample=upsample, method=used, min_score=min_score)
+    if not boxes and detector == "auto":
+        used = "cnn"
+        boxes = detect_faces(rgb, upsample=upsample, method=used, min_score=min_score)
     if not boxes:
-        return []
+        return [], used
     crops = [crop_box(box, width, height, margin) for box in boxes]
     photo = Image.fromarray(rgb)
     batch = torch.stack([face_tensor(photo.crop(c), meta.image_size, meta.grayscale) for c in crops])
     probs = torch.softmax(predict_logits(model, batch, meta.normalize), dim=1).numpy()
     classes = meta.classes
-    return [
+    faces = [
         Face(
             box,
             classes[int(p.argmax())],
@@ -60,6 +67,7 @@ def classify_faces(
         )
         for box, p in zip(boxes, probs, strict=True)
     ]
+    return faces, used
 
 
 def draw(rgb: np.ndarray, faces: list[Face]) -> Image.Image:
@@ -77,11 +85,13 @@ def draw(rgb: np.ndarray, faces: list[Face]) -> Image.Image:
     return image
 
 
-def predict_files(paths: list[Path], model_dir: Path, out_dir: Path, **detect) -> list[dict]:
-    """Classify the faces of each photo; write `<out_dir>/<name>.png` with the boxes drawn.
-    A photo that cannot be read is reported with its reason, and the others still run."""
+def predict_files(paths: list[Path], model_dir: Path, out_dir: Path | None, **detect) -> list[dict]:
+    """Classify the faces of each photo, and with `out_dir` write `<out_dir>/<name>.png`
+    with the boxes drawn. A photo that cannot be read (or does not exist) is reported with
+    its reason, and the others still run."""
     model, meta = load_model(model_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
     results: list[dict] = []
     for path in paths:
         try:
@@ -89,13 +99,15 @@ def predict_files(paths: list[Path], model_dir: Path, out_dir: Path, **detect) -
         except ImageRejected as exc:
             results.append({"image": str(path), "error": str(exc), "faces": []})
             continue
-        faces = classify_faces(rgb, model, meta, **detect)
-        target = out_dir / f"{path.stem}.png"
-        draw(rgb, faces).save(target)
+        faces, used = classify_faces(rgb, model, meta, **detect)
+        target = None if out_dir is None else out_dir / f"{path.stem}.png"
+        if target is not None:
+            draw(rgb, faces).save(target)
         results.append(
             {
                 "image": str(path),
-                "output": str(target),
+                "output": None if target is None else str(target),
+                "detector": used,
                 "faces": [
                     {
                         "box": list(f.box),

@@ -88,18 +88,22 @@ def _predict(args: argparse.Namespace) -> int:
     directory = model_dir(str(name))
     if not (directory / "meta.json").is_file():
         raise MasksetError(f"no trained model at {directory}: run `dvc repro` (or pass --model)")
-    results = predict_files(args.images, directory, args.out, detector=args.detector, upsample=args.upsample)
+    # --json prints the results; it writes annotated copies only where --out asks for them
+    out = args.out if args.out is not None or args.json else PREDICTIONS
+    results = predict_files(args.images, directory, out, detector=args.detector, upsample=args.upsample)
+    failed = [r for r in results if "error" in r]
+    for result in failed:
+        print(f"error: {result['image']}: cannot read ({result['error']})", file=sys.stderr)
     if args.json:
         print(json_text(results), end="")
-        return 0
-    for result in results:
-        if "error" in result:
-            print(f"{result['image']}: cannot read ({result['error']})")
-            continue
-        faces = result["faces"]
-        summary = ", ".join(f"{f['label']} {f['confidence']:.2f}" for f in faces) or "no face found"
-        print(f"{result['image']}: {len(faces)} face(s): {summary} -> {result['output']}")
-    return 0
+    else:
+        for result in results:
+            if "error" not in result:
+                faces = result["faces"]
+                found = ", ".join(f"{f['label']} {f['confidence']:.2f}" for f in faces) or "no face found"
+                where = f" -> {result['output']}" if result["output"] else ""
+                print(f"{result['image']}: {len(faces)} face(s) ({result['detector']}): {found}{where}")
+    return 1 if failed else 0  # like cp or ls: the others were done, but not all
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -131,8 +135,18 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="a trained model under models/ (default: the first in params.yaml models:)",
     )
-    predict.add_argument("--out", type=Path, default=PREDICTIONS, help="folder for the annotated copies")
-    predict.add_argument("--detector", choices=["hog", "cnn"], default="hog")
+    predict.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help=f"folder for the annotated copies (default {PREDICTIONS}/; none with --json)",
+    )
+    predict.add_argument(
+        "--detector",
+        choices=["auto", "hog", "cnn"],
+        default="auto",
+        help="auto: HOG, then the CNN detector where HOG finds no face (it misses most masked ones)",
+    )
     predict.add_argument(
         "--upsample", type=int, default=1, help="detector upsampling: finds smaller faces, slower"
     )

@@ -23,9 +23,12 @@ def test_predict_boxes_each_face_and_reports_bad_files(separable, utk_faces, tmp
     Image.fromarray(photo).save(tmp_path / "two.jpg")
     (tmp_path / "broken.jpg").write_bytes(b"<html>not a photo</html>")
     monkeypatch.chdir(tmp_path)
-    code = main(["predict", "two.jpg", "broken.jpg", "--model", "toy", "--out", "out", "--json"])
-    assert code == 0
-    results = {r["image"]: r for r in json.loads(capsys.readouterr().out)}
+    code = main(["predict", "two.jpg", "broken.jpg", "gone.jpg", "--model", "toy", "--out", "out", "--json"])
+    assert code == 1  # two inputs could not be read: said, and not a success
+    captured = capsys.readouterr()
+    results = {r["image"]: r for r in json.loads(captured.out)}
+    assert "gone.jpg: cannot read" in captured.err and "broken.jpg: cannot read" in captured.err
+    assert results["two.jpg"]["detector"] == "hog"
     faces = results["two.jpg"]["faces"]
     assert len(faces) == 2
     centres = sorted((f["box"][0] + f["box"][2]) / 2 for f in faces)
@@ -36,7 +39,25 @@ def test_predict_boxes_each_face_and_reports_bad_files(separable, utk_faces, tmp
         )
     drawn = load_rgb(tmp_path / "out" / "two.png")
     assert drawn.shape == photo.shape and not np.array_equal(drawn, photo)  # boxes drawn
-    assert "not_an_image" in results["broken.jpg"]["error"]
+    assert "not_an_image" in results["broken.jpg"]["error"] and "unreadable" in results["gone.jpg"]["error"]
+    # --json alone prints, and writes no folder of annotated copies into the project
+    assert main(["predict", "two.jpg", "--model", "toy", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["output"] is None
+    assert not (tmp_path / "predictions").exists()
+
+
+@pytest.mark.realdata
+@pytest.mark.slow
+def test_auto_falls_back_to_the_cnn_detector_where_hog_finds_no_face(separable, utk_faces, tmp_path):
+    from pipeline.predict import classify_faces
+
+    model, meta = train(separable, TrainConfig(arch="model1", image_size=32, epochs=1), lambda m: None)
+    missed = next(
+        p for p in utk_faces if not detect_faces(load_rgb(p)) and detect_faces(load_rgb(p), method="cnn")
+    )
+    faces, used = classify_faces(load_rgb(missed), model, meta)
+    assert used == "cnn" and len(faces) >= 1
+    assert classify_faces(load_rgb(missed), model, meta, detector="hog") == ([], "hog")
 
 
 def test_predict_without_a_trained_model_says_what_to_do(tmp_path, monkeypatch, capsys):
