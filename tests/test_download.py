@@ -305,6 +305,19 @@ def test_kaggle_without_credentials_fails_fast_in_the_stage(tmp_path):
     assert [p.name for p in (folder / "datasets" / "raw").iterdir()] == [".k.lock"]
 
 
+def test_a_kaggle_zip_downloaded_by_hand_needs_no_credentials(tmp_path):
+    folder = project(tmp_path)
+    missing = run_download(folder, "k")
+    assert "put it at datasets/downloads/k/masks.zip" in missing.stderr
+    (folder / "datasets/downloads/k").mkdir(parents=True, exist_ok=True)
+    (folder / "datasets/downloads/k/masks.zip").write_bytes(ARCHIVE)  # as a browser saved it
+    done = run_download(folder, "k")  # no KAGGLE_* variables, no kaggle.json
+    assert done.returncode == 0, done.stderr
+    assert (folder / "datasets/raw/k/data/with_mask/a.png").read_bytes() == b"A" * 1000
+    record = json.loads((folder / "datasets/raw/k/SOURCE.json").read_text())
+    assert record["files"][0]["checked"] == "pinned now"  # and every later copy must match it
+
+
 def test_maskset_sources_lists_the_catalog(monkeypatch, capsys):
     from stages.cli import main
 

@@ -54,8 +54,17 @@ def _redact(text: str) -> str:
 
 
 def download_dataset(slug: str, folder: Path) -> Path:
-    """Download the dataset's zip into `folder` (resuming a partial one); returns its path."""
-    credentials_source()
+    """Download the dataset's zip into `folder` (resuming a partial one); returns its path.
+    Without credentials, a zip already downloaded by hand, put where this would write it,
+    is used instead (pipeline/download.obtain verifies and pins it before asking Kaggle)."""
+    try:
+        credentials_source()
+    except SourceError as exc:
+        zip_path = folder / f"{slug.split('/')[1]}.zip"
+        raise SourceError(
+            f"{exc} Or, with no credentials at all: download the dataset's zip from "
+            f"https://www.kaggle.com/datasets/{slug} in a browser and put it at {zip_path}"
+        ) from None
     from kaggle.api.kaggle_api_extended import KaggleApi
 
     api = KaggleApi()
