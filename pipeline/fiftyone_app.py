@@ -29,6 +29,8 @@ from pipeline.errors import MasksetError
 from pipeline.manifest import Label, new_rejected
 
 SKIPPED = ("path",)  # the sample's own filepath
+GROUND_TRUTH_COLOUR, PREDICTION_COLOUR = "#2e7d32", "#1565c0"
+DEFAULT_VIEW = "faces"
 
 
 def _value(value: object) -> object:
@@ -108,6 +110,7 @@ def build_dataset(
     if embeddings is not None and len(faces) > 1:
         fob.compute_uniqueness(faces, embeddings=embeddings, uniqueness_field="uniqueness")
     views = {
+        "faces": faces,  # what `maskset app` opens on: the dataset itself, its rejections apart
         "synthetic": faces.match(F("synthetic") == True),  # noqa: E712
         "rejected": dataset.match_tags("rejected").sort_by("rejection_reason"),
         "label_conflicts": dataset.match(F("rejection_reason") == "label_conflict").sort_by(
@@ -129,6 +132,14 @@ def build_dataset(
         )
     for view_name, view in views.items():
         dataset.save_view(view_name, view)
+    # one fixed colour per field, ground truth green and every model's predictions blue, so
+    # a badge's colour says whose label it is and its text says which label
+    dataset.app_config.color_scheme = fo.ColorScheme(
+        color_by="field",
+        fields=[{"path": "ground_truth", "fieldColor": GROUND_TRUTH_COLOUR}]
+        + [{"path": f"pred_{m}", "fieldColor": PREDICTION_COLOUR} for m in sorted(preds)],
+    )
+    dataset.save()
     dataset.persistent = True
     if fo.dataset_exists(name):
         fo.delete_dataset(name)
@@ -203,6 +214,7 @@ def launch(name: str, port: int, address: str = "127.0.0.1", view: str | None = 
     previous = {s: signal.signal(s, lambda *_: stopping.set()) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
         dataset = fo.load_dataset(name)
+        view = view or (DEFAULT_VIEW if dataset.has_saved_view(DEFAULT_VIEW) else None)
         shown = dataset.load_saved_view(view) if view else dataset
         fo.launch_app(shown, port=port, address=address, remote=True)
         print(f"FiftyOne App on http://{address}:{port} (Ctrl-C to stop)", flush=True)

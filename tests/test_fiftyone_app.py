@@ -104,6 +104,9 @@ def test_dataset_holds_predictions_evaluation_rejections_and_views(split_manifes
         assert sample.source == "utk" and sample["mistakenness_toy"] is not None
         assert 0 <= sample["uniqueness"] <= 1 and sample.origin == split_manifest["origin"].iloc[0]
         assert ds.match({"manifest_id": "d1"}).first()["uniqueness"] is None  # faces only
+        assert len(ds.load_saved_view("faces")) == len(split_manifest)  # what the App opens on
+        colours = {f["path"]: f["fieldColor"] for f in ds.app_config.color_scheme.fields}
+        assert colours["ground_truth"] != colours["pred_toy"]
     finally:
         if fo.dataset_exists(name):
             fo.delete_dataset(name)
@@ -151,19 +154,22 @@ def _check_grid_in_chromium(url: str, samples: int, proc) -> None:
     browser.render(url, "fiftyone_app_grid.png", ready=drawn, diagnose=proc.log_tail)
 
 
-def test_app_serves_on_loopback_renders_in_chromium_and_stops_with_its_command(split_manifest, tmp_path):
+def test_app_serves_on_loopback_renders_in_chromium_and_stops_with_its_command(
+    split_manifest, utk_faces, tmp_path
+):
     """With Debian's chromium installed (see the README), the grid is checked in a real
-    browser and a screenshot lands in test-artifacts/; without it, only the server is."""
+    browser and a screenshot lands in test-artifacts/; without it, only the server is. The
+    App opens on the faces: the 3 browsable rejections are in their own saved view."""
     import fiftyone as fo
 
     from pipeline.fiftyone_app import build_dataset
 
     name = f"maskset-app-{uuid.uuid4().hex[:8]}"
-    build_dataset(name, split_manifest, {}, tmp_path)
+    build_dataset(name, split_manifest, {}, tmp_path, _rejections(utk_faces))
     try:
         with serving_app(name) as (port, proc):
             if browser.CHROMIUM:
-                _check_grid_in_chromium(f"http://127.0.0.1:{port}/datasets/{name}", len(split_manifest), proc)
+                _check_grid_in_chromium(f"http://127.0.0.1:{port}/", len(split_manifest), proc)
             proc.send_signal(signal.SIGTERM)
             proc.wait(timeout=30)
             assert port_closes(port), f"App server outlived its command\n{proc.log_tail()}"
