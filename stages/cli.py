@@ -14,10 +14,12 @@ from stages.common import fiftyone_setup, guarded, load_params, project, section
 from stages.paths import (
     CATALOG_FILE,
     CORRECTIONS_FILE,
+    EXPORTS,
     PREDICTIONS,
     RAW,
     SOURCES_LOCK,
     fiftyone_database,
+    manifest_of,
     model_dir,
 )
 
@@ -78,6 +80,33 @@ def _database(stop_it: bool) -> int:
         return 0
     state = running(directory)
     print(f"{directory}: " + (f"mongod pid {state['pid']} at {state['uri']}" if state else "not running"))
+    return 0
+
+
+def _export(name: str, out: Path | None, tolerance: float) -> int:
+    """Export, then run the file with onnxruntime on the test split (every split when the
+    manifest has no test rows) and compare it with torch: a file that disagrees is an error."""
+    from pipeline.export import compare, export_onnx
+    from pipeline.families import load_model
+    from pipeline.manifest import read_manifest
+    from pipeline.preprocess import load_tensor_cache
+
+    model, meta = load_model(model_dir(name))
+    target = out or EXPORTS / f"{name}.onnx"
+    export_onnx(model, meta, target)
+    df = read_manifest(manifest_of("split"))
+    rows = df[df["split"] == "test"] if (df["split"] == "test").any() else df
+    images = load_tensor_cache(list(rows["path"]), meta.image_size, meta.grayscale)
+    checked = compare(model, meta, target, images)
+    print(
+        f"export: {target} (ONNX opset 17; input float32 pixels 0-255, "
+        f"{1 if meta.grayscale else 3}x{meta.image_size}x{meta.image_size}; output probabilities of "
+        f"{list(meta.classes)}); onnxruntime vs torch on {checked['faces']} test faces: "
+        f"same class {checked['same_class']:.3f}, largest probability difference "
+        f"{checked['max_probability_difference']:.2e}"
+    )
+    if checked["same_class"] < 1.0 or checked["max_probability_difference"] > tolerance:
+        raise MasksetError(f"the exported {target} does not reproduce the torch model (see above)")
     return 0
 
 
@@ -151,6 +180,15 @@ def _parser() -> argparse.ArgumentParser:
         "--upsample", type=int, default=1, help="detector upsampling: finds smaller faces, slower"
     )
     predict.add_argument("--json", action="store_true", help="print the results as JSON")
+    export = commands.add_parser(
+        "export", help="export a trained model (ONNX, preprocessing inside) and check it with onnxruntime"
+    )
+    export.add_argument("model", help="a trained model under models/")
+    export.add_argument("--format", choices=["onnx"], default="onnx")
+    export.add_argument("--out", type=Path, default=None, help=f"default: {EXPORTS}/<model>.onnx")
+    export.add_argument(
+        "--tolerance", type=float, default=1e-4, help="largest probability difference accepted vs torch"
+    )
     database = commands.add_parser(
         "database", help="this project's FiftyOne database (its own mongod): where it is, or --stop it"
     )
@@ -171,6 +209,8 @@ def _run(args: argparse.Namespace) -> int:
         return _predict(args)
     if args.command == "database":
         return _database(args.stop)
+    if args.command == "export":
+        return _export(args.model, args.out, args.tolerance)
     config, dataset = fiftyone_setup()  # before FiftyOne is imported: this project's database
     dataset = args.dataset or dataset
     if args.command == "corrections":

@@ -29,6 +29,7 @@ CONTACT_SHEET = REPORTS / "synthesize" / "contact_sheet.png"
 INSPECT_SUMMARY = REPORTS / "inspect.json"
 SPLIT_REPORT = REPORTS / "split.json"
 PREDICTIONS = Path("predictions")  # `maskset predict --out`'s default
+EXPORTS = Path("exports")  # `maskset export`'s: outside models/, which DVC owns
 
 # the data stages, in the order they run; each reads the previous one's manifest
 DATA_STAGES = ("ingest", "dedup", "filter", "landmarks", "synthesize", "split")
