@@ -1,11 +1,13 @@
-"""Occlusion heatmaps: where on the face a model looks, for every kind of model.
+"""Heatmaps of where on the face a model looks: occlusion for every model, Grad-CAM for CNNs.
 
-A grey patch slides over the face; wherever it lowers the probability of the predicted class
-the face mattered to the decision (Zeiler and Fergus's occlusion test; the seed studies used
-it and Grad-CAM to check their models look at mouth and nose). It needs only predictions, so
-it works alike for the small CNNs, torchvision backbones and the SVM. Where the face has
-landmarks, the share of the evidence that falls inside where a worn mask sits (nose bridge to
-chin) says in one number whether the model looks at the right place.
+Occlusion: a grey patch slides over the face; wherever it lowers the probability of the
+predicted class the face mattered to the decision (Zeiler and Fergus). It needs only
+predictions, so it works alike for the small CNNs, torchvision backbones and the SVM.
+Grad-CAM (pytorch-grad-cam, on the last convolution) weighs that layer's feature maps by
+their gradients: what the seed studies used. The two disagree where a model is fragile, which
+is why both are shown. Where the face has landmarks, the share of each heatmap's evidence
+inside where a worn mask sits (nose bridge to chin) says in one number whether the model
+looks at the right place.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from torch import nn
 from pipeline.landmarks import points_of
 from pipeline.masks.geometry import outline
 from pipeline.model_meta import ModelMeta
-from pipeline.preprocess import load_tensor_cache, predict_logits
+from pipeline.preprocess import load_tensor_cache, normalise, predict_logits
 
 
 def occlusion_map(
@@ -55,18 +57,44 @@ def mask_region_share(heat: np.ndarray, points: np.ndarray, width: int, height: 
     return float((positive * region).sum() / total) if total > 0 else float("nan")
 
 
-def _panel(face: np.ndarray, heat: np.ndarray, caption: str, side: int = 160) -> Image.Image:
-    """The face and its heatmap overlay side by side, with a caption."""
-    face_big = cv2.resize(face, (side, side), interpolation=cv2.INTER_CUBIC)
+def gradcam_map(model: nn.Module, meta: ModelMeta, image: torch.Tensor, target: int) -> np.ndarray | None:
+    """HxW Grad-CAM of class `target` on the model's last convolution, in [0, 1]; None for a
+    model without one (the SVM)."""
+    from pytorch_grad_cam import GradCAM
+    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+
+    convolutions = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+    if not convolutions:
+        return None
+    batch = normalise(image.unsqueeze(0), meta.normalize)
+    with GradCAM(model=model, target_layers=[convolutions[-1]]) as cam:
+        return cam(input_tensor=batch, targets=[ClassifierOutputTarget(target)])[0]
+
+
+def _overlay(face_big: np.ndarray, heat: np.ndarray, side: int) -> np.ndarray:
     scale = max(float(np.abs(heat).max()), 1e-6)
     colour = cv2.applyColorMap((np.clip(heat / scale, 0, 1) * 255).astype(np.uint8), cv2.COLORMAP_JET)
     colour = cv2.resize(cv2.cvtColor(colour, cv2.COLOR_BGR2RGB), (side, side), interpolation=cv2.INTER_CUBIC)
-    overlay = (0.55 * face_big + 0.45 * colour).astype(np.uint8)
-    panel = Image.new("RGB", (2 * side, side + 16), "white")
+    return (0.55 * face_big + 0.45 * colour).astype(np.uint8)
+
+
+def _panel(face: np.ndarray, heats: list[np.ndarray], caption: str, side: int = 160) -> Image.Image:
+    """The face and each heatmap's overlay side by side (occlusion, then Grad-CAM), captioned."""
+    face_big = cv2.resize(face, (side, side), interpolation=cv2.INTER_CUBIC)
+    panel = Image.new("RGB", ((1 + len(heats)) * side, side + 16), "white")
     panel.paste(Image.fromarray(face_big), (0, 0))
-    panel.paste(Image.fromarray(overlay), (side, 0))
+    for k, heat in enumerate(heats, start=1):
+        panel.paste(Image.fromarray(_overlay(face_big, heat, side)), (k * side, 0))
     ImageDraw.Draw(panel).text((4, side + 2), caption, fill="black")
     return panel
+
+
+def _share(heat: np.ndarray | None, points: np.ndarray | None, row: dict) -> float | None:
+    """mask_region_share of a heatmap, None where there is no heatmap, no landmarks or no evidence."""
+    if heat is None or points is None or not row.get("width"):
+        return None
+    value = mask_region_share(heat, points, int(row["width"]), int(row["height"]))
+    return None if np.isnan(value) else value
 
 
 def explain(
@@ -95,18 +123,17 @@ def explain(
     colour = load_tensor_cache(list(rows["path"]), size, False)
     panels, summary = [], []
     for k, row in enumerate(rows.to_dict("records")):
-        heat = occlusion_map(model, meta, images[k], classes.index(row["prediction"]), patch)
+        target = classes.index(row["prediction"])
+        heat = occlusion_map(model, meta, images[k], target, patch)
+        cam = gradcam_map(model, meta, images[k], target)
         points = points_of(pd.Series(row)) if "landmarks" in row else None
-        share = (
-            mask_region_share(heat, points, int(row["width"]), int(row["height"]))
-            if points is not None and row.get("width")
-            else float("nan")
-        )
-        known = not np.isnan(share)
+        share, cam_share = _share(heat, points, row), _share(cam, points, row)
         verdict = "right" if row["correct"] else "WRONG"
-        area = f"mask-area {share:.2f}" if known else "mask-area n/a (no landmarks)"
+        shown = [share] if cam is None else [share, cam_share]
+        area = "mask-area " + " / ".join("n/a" if s is None else f"{s:.2f}" for s in shown)
         caption = f"{verdict} {row['label']}->{row['prediction']} {row['confidence']:.2f} {area}"
-        panels.append(_panel(colour[k].permute(1, 2, 0).numpy(), heat, caption))
+        heats = [heat] if cam is None else [heat, cam]
+        panels.append(_panel(colour[k].permute(1, 2, 0).numpy(), heats, caption))
         summary.append(
             {
                 "id": row["id"],
@@ -114,7 +141,8 @@ def explain(
                 "label": row["label"],
                 "prediction": row["prediction"],
                 "confidence": float(row["confidence"]),
-                "mask_region_share": share if known else None,
+                "mask_region_share": share,
+                "gradcam_mask_region_share": cam_share,
             }
         )
     return panels, summary

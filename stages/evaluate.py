@@ -42,8 +42,9 @@ def main() -> None:
             file = f"{k:02d}_{'right' if row['correct'] else 'wrong'}_{row['id']}.png"
             save_png(np.asarray(panel), staging / file)
         write_json({"faces": summary}, staging / "summary.json")
-    shares = [r["mask_region_share"] for r in summary if r["correct"] and r["mask_region_share"] is not None]
-    metrics["occlusion_mask_region_share"] = float(np.mean(shares)) if shares else None
+    for key, name in (("mask_region_share", "occlusion"), ("gradcam_mask_region_share", "gradcam")):
+        shares = [r[key] for r in summary if r["correct"] and r.get(key) is not None]
+        metrics[f"{name}_mask_region_share"] = float(np.mean(shares)) if shares else None
     write_json(metrics, out / "metrics.json")
     dropped = metrics["left_out"]
     skipped = (

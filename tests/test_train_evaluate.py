@@ -16,6 +16,12 @@ from tests.conftest import toy_manifest
 SIZES = {"inception_v3": 75, "simple_cnn": 64}
 
 
+def train_meta(arch: str, size: int):
+    from pipeline.model_meta import ModelMeta
+
+    return ModelMeta(arch, ("mask", "no_mask"), size, False, "unit", 3, 0.0, 0, 0)
+
+
 @pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
 @pytest.mark.parametrize("classes", [2, 3])
 def test_models_give_one_logit_per_class(arch, classes):
@@ -277,3 +283,26 @@ def test_occlusion_finds_the_part_of_the_face_that_decides(tmp_path, rng):
     images = load_tensor_cache([df["path"].iloc[1]], 32, False)
     heat = np.clip(occlusion_map(model, meta, images[0], meta.classes.index("mask"), 0.25), 0, None)
     assert heat[16:].sum() > 0.8 * heat.sum()
+    # Grad-CAM (pytorch-grad-cam) on the last convolution agrees: the lower half decides
+    from pipeline.explain import gradcam_map
+
+    cam = gradcam_map(model, meta, images[0], meta.classes.index("mask"))
+    assert cam is not None and cam.shape == (32, 32) and cam.min() >= 0 and cam.max() <= 1
+    assert cam[16:].sum() > 0.7 * cam.sum()
+
+
+def test_grad_cam_runs_on_every_torch_architecture_and_not_on_the_svm(separable):
+    from pipeline.explain import gradcam_map
+    from pipeline.families import FAMILIES
+
+    images = load_tensor_cache(list(separable["path"].head(1)), 64, False)
+    for arch in sorted(FAMILIES["torch"].archs):
+        size = SIZES.get(arch, 64)
+        model = build_model(arch, 2, 3, size).eval()
+        image = load_tensor_cache(list(separable["path"].head(1)), size, False)[0]
+        cam = gradcam_map(model, train_meta(arch, size), image, 1)
+        assert cam is not None and cam.shape == (size, size), arch
+    svm, meta = train_svm(
+        separable, TrainConfig(arch="svm", image_size=16, svm=SvmOptions(C=(1.0,), pca=5)), print
+    )
+    assert gradcam_map(svm, meta, images[0][:, :16, :16], 0) is None
