@@ -83,7 +83,7 @@ def render_datasheet(
     return f"""# Datasheet
 
 Built by maskset's `dvc repro`; every number below comes from the pipeline's own records
-(`reports/counts/`, `reports/split.json`, `reports/audit/audit.json`). Rebuild to update it.
+(`reports/<stage>.json`, `reports/split.json`, `reports/audit/audit.json`). Rebuild to update it.
 
 ## Motivation and composition
 

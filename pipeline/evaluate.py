@@ -106,6 +106,17 @@ class EvaluateConfig:
     occlusion_patch: float = setting(0.2, gt=0, lt=1)  # side of the grey patch, a share of the face
 
 
+def headline(metrics: dict) -> dict:
+    """The few numbers `dvc metrics show` lists per model (the rest is in report.json):
+    accuracy, macro-F1, recall per class, calibration error, and how many test faces were
+    left out (labels the model does not predict)."""
+    out = {k: metrics[k] for k in ("accuracy", "f1_macro") if k in metrics}
+    out["recall"] = {c: m["recall"] for c, m in metrics.get("per_class", {}).items()}
+    out["ece"] = metrics.get("calibration", {}).get("ece")
+    out["left_out"] = metrics["left_out"]["n"]
+    return out
+
+
 def calibration(correct: pd.Series, confidence: pd.Series, bins: int) -> tuple[dict, pd.DataFrame]:
     """Top-label calibration: in each confidence bin, how often the prediction was right.
     ECE is the bins' |accuracy - confidence| weighted by their share of faces."""

@@ -11,7 +11,7 @@ from pipeline.datasheet import render_datasheet
 from pipeline.manifest import read_manifest
 from pipeline.sources import get_source, load_catalog
 from stages.common import load_params, project, run, section
-from stages.paths import AUDIT, CATALOG_FILE, DATA_STAGES, DATASHEET, counts_of, evaluate_dir, manifest_of
+from stages.paths import AUDIT, CATALOG_FILE, DATA_STAGES, DATASHEET, evaluate_dir, manifest_of, report_of
 
 
 def main() -> None:
@@ -21,13 +21,14 @@ def main() -> None:
     preds = {m: pd.read_parquet(evaluate_dir(m) / "predictions.parquet") for m in project(params).models}
     report, tones = audit(df, preds, config)
     write_json(report, AUDIT / "audit.json")
+    write_json({"warnings": len(report["warnings"])}, AUDIT / "summary.json")
     with atomic_path(AUDIT / "skin_tone.parquet") as tmp:
         tones.to_parquet(tmp, index=False)
     with atomic_path(AUDIT / "index.html") as tmp:
         tmp.write_text(render_html(report))
     catalog = load_catalog(CATALOG_FILE)
     sources = [get_source(catalog, key) for key in sorted(df["source"].dropna().unique())]
-    counts = {s: json.loads(counts_of(s).read_text()) for s in DATA_STAGES}
+    counts = {s: json.loads(report_of(s).read_text()) for s in DATA_STAGES}
     with atomic_path(DATASHEET) as tmp:
         tmp.write_text(render_datasheet(sources, counts, df, report))
     print(

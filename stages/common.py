@@ -107,7 +107,7 @@ def nothing_reached(stage: str, df: pd.DataFrame) -> bool:
     if len(df):
         return False
     print(
-        f"{stage}: 0 faces reached {stage}: see {counts_of(previous_stage(stage))} for why", file=sys.stderr
+        f"{stage}: 0 faces reached {stage}: see {report_of(previous_stage(stage))} for why", file=sys.stderr
     )
     return True
 
@@ -162,20 +162,20 @@ def write_tables(directory: Path, kept: pd.DataFrame, rejected: pd.DataFrame) ->
 
 
 def write_counts(
-    stage: str, n_in: int, kept: pd.DataFrame, rejected: pd.DataFrame, report: dict | None = None
+    stage: str,
+    n_in: int,
+    kept: pd.DataFrame,
+    rejected: pd.DataFrame,
+    report: dict | None = None,
 ) -> None:
-    """A counts file `dvc metrics show` lists per stage; a stage with more to say (`report`)
-    also gets reports/<stage>.json, counts included."""
-    counts = {
-        "rows_in": n_in,
-        "rows_out": len(kept),
-        "rejected": len(rejected),
-        "rejected_by_reason": reason_counts(rejected),
-        **rejection_report(kept, rejected),
-    }
+    """Two files a stage: reports/counts/<stage>.json, the three numbers `dvc metrics show`
+    and `dvc exp show` list (rows in, out, rejected), so those views fit a terminal; and
+    reports/<stage>.json, everything: rejections by reason and by source, example ids, and
+    the stage's own `report` (split's leakage, dedup's clusters, ...)."""
+    counts = {"rows_in": n_in, "rows_out": len(kept), "rejected": len(rejected)}
     write_json(counts, counts_of(stage))
-    if report is not None:
-        write_json({**counts, **report}, report_of(stage))
+    detail = {**counts, "rejected_by_reason": reason_counts(rejected), **rejection_report(kept, rejected)}
+    write_json({**detail, **(report or {})}, report_of(stage))
     summary(stage, n_in, kept, rejected)
 
 

@@ -8,7 +8,7 @@ import numpy as np
 from pipeline.atomic import atomic_dir, atomic_path, write_json
 from pipeline.config import parse
 from pipeline.errors import ParamsError
-from pipeline.evaluate import EvaluateConfig, evaluate, predictions
+from pipeline.evaluate import EvaluateConfig, evaluate, headline, predictions
 from pipeline.explain import explain
 from pipeline.families import load_model
 from pipeline.images import save_png
@@ -45,7 +45,8 @@ def main() -> None:
     for key, name in (("mask_region_share", "occlusion"), ("gradcam_mask_region_share", "gradcam")):
         shares = [r[key] for r in summary if r["correct"] and r.get(key) is not None]
         metrics[f"{name}_mask_region_share"] = float(np.mean(shares)) if shares else None
-    write_json(metrics, out / "metrics.json")
+    write_json(metrics, out / "report.json")
+    write_json(headline(metrics), out / "metrics.json")
     dropped = metrics["left_out"]
     skipped = (
         f" ({dropped['n']} test rows left out, {dropped['reason']}: "

@@ -1,12 +1,12 @@
 """split: train / val / test by group, plus an ImageFolder tree and the leakage report."""
 
-from pipeline.atomic import atomic_dir, write_json
+from pipeline.atomic import atomic_dir
 from pipeline.config import parse
 from pipeline.errors import InvariantError
 from pipeline.manifest import read_manifest
 from pipeline.split import SplitConfig, link_imagefolder, split
 from stages.common import known_sources, nothing_reached, run, section, write_counts, write_tables
-from stages.paths import SPLIT_REPORT, manifest_of, stage_dir
+from stages.paths import manifest_of, stage_dir
 
 OUT = stage_dir("split")
 
@@ -23,8 +23,7 @@ def main() -> None:
     with atomic_dir(OUT) as staging:
         link_imagefolder(kept, staging / "imagefolder")
         write_tables(staging, kept, rejected)
-    write_counts("split", len(df), kept, rejected)
-    write_json(report, SPLIT_REPORT)
+    write_counts("split", len(df), kept, rejected, report)
 
 
 if __name__ == "__main__":

@@ -44,7 +44,7 @@ def main() -> None:
     df = read_manifest(manifest_of("split"))
     if df.empty:
         raise MasksetError(
-            "0 faces reached train: every face was rejected upstream. See reports/counts/*.json "
+            "0 faces reached train: every face was rejected upstream. See reports/<stage>.json "
             "(`dvc metrics show`) for which stage dropped them and why, fix the source or the "
             "params, and run `dvc repro` again"
         )
@@ -59,12 +59,10 @@ def main() -> None:
             live.next_step()
 
         model, meta = family.train(df, config, log)
-        # `dvc metrics show` reads this summary: the kept model's epoch, not the last one
+        # `dvc metrics show` reads this summary: the kept model's epoch, not the last one (every
+        # epoch's numbers are in the curves, dvclive/train/<model>/plots/metrics/)
         kept = meta.best_epoch
-        live.summary = {k: v for k, v in history[kept].items() if math.isfinite(v)} | {
-            "kept_epoch": kept,
-            "epochs_run": len(history),
-        }
+        live.summary = {"val_f1_macro": history[kept]["val_f1_macro"], "kept_epoch": kept}
     with atomic_dir(model_dir(name)) as staging:
         save_model(model, meta, staging)
     speed = meta.details.get("train_images_per_second")

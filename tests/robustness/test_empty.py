@@ -25,7 +25,7 @@ def test_every_data_stage_runs_on_zero_rows_and_train_says_why(tmp_path):
     for stage in STAGES[1:]:
         done = sh(repo, "python", "-m", f"stages.{stage}")
         before = STAGES[STAGES.index(stage) - 1]
-        assert f"0 faces reached {stage}: see reports/counts/{before}.json" in done.stderr
+        assert f"0 faces reached {stage}: see reports/{before}.json" in done.stderr
         assert "Traceback" not in done.stderr
         table = pq.read_table(repo / "datasets" / stage / "manifest.parquet")
         assert table.num_rows == 0 and table.schema.equals(SCHEMA, check_metadata=False)
