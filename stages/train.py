@@ -5,7 +5,7 @@ import sys
 from dataclasses import dataclass
 
 from dvclive import Live
-from pipeline.atomic import atomic_dir
+from pipeline.atomic import atomic_dir, write_json
 from pipeline.config import parse, setting
 from pipeline.errors import MasksetError, ParamsError
 from pipeline.families import family_of, save_model
@@ -59,10 +59,11 @@ def main() -> None:
             live.next_step()
 
         model, meta = family.train(df, config, log)
-        # `dvc metrics show` reads this summary: the kept model's epoch, not the last one (every
-        # epoch's numbers are in the curves, dvclive/train/<model>/plots/metrics/)
-        kept = meta.best_epoch
-        live.summary = {"val_f1_macro": history[kept]["val_f1_macro"], "kept_epoch": kept}
+    # `dvc metrics show` reads this summary: the kept model's epoch, not the last one, and
+    # not dvclive's own (the last epoch's values and its step); every epoch is in the curves
+    kept = meta.best_epoch
+    summary = {"val_f1_macro": history[kept]["val_f1_macro"], "kept_epoch": kept}
+    write_json(summary, dvclive_dir(name) / "metrics.json")
     with atomic_dir(model_dir(name)) as staging:
         save_model(model, meta, staging)
     speed = meta.details.get("train_images_per_second")

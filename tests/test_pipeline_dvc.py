@@ -142,8 +142,10 @@ def test_metrics_and_experiments_fit_a_terminal(built):
     shown = sh(repo, "dvc", "metrics", "show").stdout
     assert max(map(len, shown.splitlines())) < 200, max(map(len, shown.splitlines()))
     assert "accuracy" in shown and "rows_out" in shown and "val_f1_macro" in shown
-    exp = sh(repo, "dvc", "exp", "show", "--no-pager", "--drop", ".*", "--keep", "accuracy|f1_macro").stdout
-    assert "accuracy" in exp and "Experiment" in exp
+    keep = "Experiment|.*:accuracy|.*:f1_macro"
+    exp = sh(repo, "dvc", "exp", "show", "--csv", "--drop", ".*", "--keep", keep).stdout
+    header = exp.splitlines()[0].split(",")
+    assert "reports/evaluate/simple_cnn/metrics.json:accuracy" in header and len(header) == 3, header
 
 
 def test_changing_a_param_reruns_only_downstream_stages(built):
