@@ -33,7 +33,7 @@ def test_every_data_stage_runs_on_zero_rows_and_train_says_why(tmp_path):
         assert rejected.schema.equals(REJECTED_SCHEMA, check_metadata=False)
     train = sh(repo, "python", "-m", "stages.train", "simple_cnn", check=False)
     assert train.returncode == 2 and "Traceback" not in train.stderr
-    assert train.stderr.startswith("error: 0 faces reached train") and "reports/counts" in train.stderr
+    assert train.stderr.startswith("error: 0 faces reached train") and "reports/<stage>.json" in train.stderr
 
 
 def test_annotations_naming_jpg_for_png_files_say_so_in_one_line(tmp_path, rng):
