@@ -27,7 +27,6 @@ AUDIT = REPORTS / "audit"
 DATASHEET = REPORTS / "DATASHEET.md"
 CONTACT_SHEET = REPORTS / "synthesize" / "contact_sheet.png"
 INSPECT_SUMMARY = REPORTS / "inspect.json"
-SPLIT_REPORT = REPORTS / "split.json"
 PREDICTIONS = Path("predictions")  # `maskset predict --out`'s default
 EXPORTS = Path("exports")  # `maskset export`'s: outside models/, which DVC owns
 
