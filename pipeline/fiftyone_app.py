@@ -117,6 +117,8 @@ def build_dataset(
             "rejection_detail"
         ),
         "near_duplicates": dataset.exists("duplicate_cluster").sort_by("duplicate_cluster"),
+        # one photo with and without a mask drawn on it, side by side
+        "overlays": faces.exists("overlay_of").sort_by("group"),
     }
     evaluations = {}
     for model in sorted(preds):

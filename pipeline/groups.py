@@ -19,4 +19,6 @@ def merge_groups(groups: pd.Series, keys: pd.Series) -> pd.Series:
     for members in frame.groupby("key")["group"].unique():
         for other in members[1:]:
             sets.merge(members[0], other)
-    return pd.Series([min(sets.subset(g)) for g in groups], index=groups.index, name=groups.name)
+    # each subset's smallest member once: subset(g) per row would cost a cluster's size per row
+    name = {g: min(members) for members in sets.subsets() for g in members}
+    return pd.Series([name[g] for g in groups], index=groups.index, name=groups.name)

@@ -27,9 +27,14 @@ def hash_codes(hex_hashes: pd.Series | list[str]) -> np.ndarray:
 
 def unique_pairs(pairs: np.ndarray) -> np.ndarray:
     """Index pairs of one set as sorted (i < j), each once, without (i, i)."""
-    pairs = np.sort(pairs, axis=1)
+    pairs = np.sort(pairs, axis=1).astype(np.int64)
     pairs = pairs[pairs[:, 0] != pairs[:, 1]]
-    return np.unique(pairs, axis=0) if len(pairs) else np.empty((0, 2), dtype=np.int64)
+    if not len(pairs):
+        return np.empty((0, 2), dtype=np.int64)
+    # one int64 key per pair: a 1-D unique is many times faster than np.unique(axis=0)
+    width = int(pairs.max()) + 1
+    keys = np.unique(pairs[:, 0] * width + pairs[:, 1])
+    return np.stack([keys // width, keys % width], axis=1)
 
 
 def brute_force_pairs(query: np.ndarray, base: np.ndarray, max_distance: int) -> np.ndarray:

@@ -58,6 +58,9 @@ SCHEMA = pa.schema(
         ("review", pa.string()),  # a reviewer's correction (datasets/corrections.yaml), if any
         ("group", pa.string()),  # rows that must stay in one split
         ("parent_id", pa.string()),
+        # dedup: ids of faces that are this photo with the lower face changed (a mask drawn
+        # on it or cut out of it); the faces share a group
+        ("overlay_of", pa.list_(pa.string())),
         ("synthetic", pa.bool_()),
         ("mask_type", pa.string()),
         ("mask_color", pa.string()),

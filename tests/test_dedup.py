@@ -2,11 +2,15 @@ import io
 
 import numpy as np
 import pytest
-from PIL import Image, ImageEnhance
+from PIL import Image, ImageEnhance, ImageFilter
 
-from pipeline.dedup import DedupConfig, dedup, dedup_report, fingerprint, similarity
+from pipeline.config import parse
+from pipeline.dedup import DedupConfig, content_box, dedup, dedup_report, fingerprint, similarity
+from pipeline.errors import ParamsError
 from pipeline.images import content_hashes, load_rgb
+from pipeline.landmarks import LandmarksConfig, face_landmarks
 from pipeline.manifest import new_manifest
+from pipeline.masks.render import render_mask
 from tests.conftest import write_image
 
 
@@ -146,8 +150,117 @@ def test_verification_tells_a_copy_from_another_person(tmp_path, faces):
 
     people = [views(f"p{i}", f) for i, f in enumerate(faces)]
     copy = views("copy", edited(faces[0])["crop5"])
-    assert similarity(people[0], copy) > 0.95
-    assert max(similarity(people[0], other) for other in people[1:]) < 0.9
+    assert similarity(people[0], copy).whole > 0.95
+    assert max(similarity(people[0], other).whole for other in people[1:]) < 0.9
+
+
+def framed(face: np.ndarray, side: float, fill: tuple[int, int, int] | None = (0, 0, 0), letterbox=False):
+    """The face in a border of `side` of its size: uniform, or (fill None) the face itself
+    stretched and blurred, as social media letterbox a picture."""
+    im = Image.fromarray(face)
+    w, h = im.size
+    dx, dy = (0 if letterbox else round(w * side)), round(h * side)
+    size = (w + 2 * dx, h + 2 * dy)
+    if fill is None:
+        canvas = im.resize(size).filter(ImageFilter.GaussianBlur(max(size) / 20))
+    else:
+        canvas = Image.new("RGB", size, fill)
+    canvas.paste(im, (dx, dy))
+    return np.asarray(canvas)
+
+
+def copy_pairs(rejected) -> set[frozenset]:
+    """Each face dedup dropped, with the face it kept instead."""
+    return {frozenset(p) for p in zip(rejected["id"], rejected["duplicate_of"], strict=True)}
+
+
+def test_a_uniform_frame_is_trimmed_and_a_one_sided_flat_strip_is_not(faces):
+    grey = np.asarray(Image.fromarray(faces[0]).convert("L"))
+    h, w = grey.shape
+    boxed = np.asarray(Image.fromarray(framed(faces[0], 0.12, (255, 255, 255))).convert("L"))
+    top, bottom, left, right = content_box(boxed)
+    assert abs(top - round(0.12 * h)) <= 1 and abs(left - round(0.12 * w)) <= 1
+    assert abs(bottom - top - h) <= 2 and abs(right - left - w) <= 2
+    strip = grey.copy()
+    strip[:, : w // 6] = 0  # the photo's own black fill on one side: not a frame
+    assert content_box(strip) == (0, h, 0, w)
+
+
+def test_framed_copies_find_their_photo_and_never_join_strangers(faces, row):
+    rows = [row(f"p{i}", f) for i, f in enumerate(faces[:6])]
+    rows += [row(f"black{i}", framed(f, 0.1)) for i, f in enumerate(faces[6:12])]  # strangers, one frame
+    rows += [
+        row("p0_black15", framed(faces[0], 0.15)),
+        row("p1_white5", framed(faces[1], 0.05, (255, 255, 255))),
+        row("p2_blurred10", framed(faces[2], 0.1, None)),
+        row("p3_letterbox", framed(faces[3], 0.12, letterbox=True)),
+    ]
+    kept, rejected = dedup(new_manifest(rows), DedupConfig(workers=1))
+    assert len(kept) == 12 and set(kept["id"]) >= {f"black{i}" for i in range(6)}
+    assert copy_pairs(rejected) == {
+        frozenset(p)
+        for p in [("p0", "p0_black15"), ("p1", "p1_white5"), ("p2", "p2_blurred10"), ("p3", "p3_letterbox")]
+    }
+
+
+def test_small_rotations_and_crops_of_15_percent_are_copies(faces, row):
+    def turned(face, degrees):
+        return np.asarray(Image.fromarray(face).rotate(degrees, resample=Image.BICUBIC))
+
+    def cropped(face, f):
+        h, w = face.shape[:2]
+        return face[round(h * f) : round(h * (1 - f)), round(w * f) : round(w * (1 - f))].copy()
+
+    rows = [row(f"p{i}", f) for i, f in enumerate(faces)]
+    rows += [row("p0_rot5", turned(faces[0], 5)), row("p1_rot-4", turned(faces[1], -4))]
+    rows += [row("p2_crop15", cropped(faces[2], 0.15)), row("p3_crop12", cropped(faces[3], 0.12))]
+    kept, rejected = dedup(new_manifest(rows), DedupConfig(workers=1))
+    assert len(kept) == len(faces)
+    assert copy_pairs(rejected) == {
+        frozenset(p)
+        for p in [("p0", "p0_rot5"), ("p1", "p1_rot-4"), ("p2", "p2_crop15"), ("p3", "p3_crop12")]
+    }
+
+
+@pytest.fixture
+def masked(utk_faces):
+    """A real face and the same photo with a mask drawn on it by the renderer."""
+    found = face_landmarks(str(utk_faces[0]), LandmarksConfig())
+    face = load_rgb(utk_faces[0])
+    points = np.asarray(found["landmarks"], dtype=np.float64).reshape(68, 2)
+    return face, render_mask(face, points, "surgical", "light_blue").image
+
+
+def test_a_mask_drawn_on_a_photo_is_an_overlay_in_its_group_not_a_conflict(masked, faces, row):
+    face, with_mask = masked
+    rows = [
+        row("bare", face),
+        row("drawn", with_mask, label="mask"),
+        row("bare_jpeg", edited(face)["jpeg70"]),
+    ]
+    rows += [row(f"other{i}", f) for i, f in enumerate(faces[1:8])]
+    kept, rejected = dedup(new_manifest(rows), DedupConfig(workers=1))
+    # the re-encoded copy is a duplicate of the bare photo; the masked photo is neither a
+    # duplicate nor a conflict: both kept, one split group, each naming the other
+    assert copy_pairs(rejected) == {frozenset(("bare", "bare_jpeg"))} and set(rejected["reason"]) == {
+        "near_duplicate"
+    }
+    (bare,) = {"bare", "bare_jpeg"} - set(rejected["id"])  # the sharper of the two is kept
+    by_id = kept.set_index("id")
+    assert by_id.at[bare, "group"] == by_id.at["drawn", "group"]
+    assert list(by_id.at[bare, "overlay_of"]) == ["drawn"] and list(by_id.at["drawn", "overlay_of"]) == [bare]
+    assert by_id.drop([bare, "drawn"])["overlay_of"].isna().all()
+    report = dedup_report(kept, rejected, DedupConfig())
+    assert report["overlay_pairs"] == 1
+    assert report["overlays"] == [{"ids": [bare, "drawn"], "labels": ["no_mask", "mask"]}]
+    assert report["label_conflicts"] == []
+
+
+def test_the_same_masked_photo_under_two_labels_is_still_a_conflict(masked, row):
+    _, with_mask = masked
+    rows = [row("drawn", with_mask, label="mask"), row("relabelled", edited(with_mask)["jpeg70"])]
+    kept, rejected = dedup(new_manifest(rows), DedupConfig(workers=1))
+    assert kept.empty and set(rejected["reason"]) == {"label_conflict"}
 
 
 def test_an_unreadable_face_is_a_rejection(tmp_path, faces, row):
@@ -166,6 +279,8 @@ def test_an_unreadable_face_is_a_rejection(tmp_path, faces, row):
 def test_bad_thresholds_are_refused():
     with pytest.raises(ValueError, match="group_distance"):
         DedupConfig(candidate_distance=4, group_distance=6)
+    with pytest.raises(ParamsError, match="overlay_change"):
+        parse(DedupConfig, {"overlay_change": 0}, "dedup")
 
 
 @pytest.mark.realdata

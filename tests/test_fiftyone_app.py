@@ -84,8 +84,10 @@ def test_dataset_holds_predictions_evaluation_rejections_and_views(split_manifes
     rejected = _rejections(utk_faces)
     embeddings = np.random.default_rng(0).normal(size=(len(split_manifest), 8)).astype(np.float32)
     name = f"maskset-test-{uuid.uuid4().hex[:8]}"
+    manifest = split_manifest.copy()
+    manifest["overlay_of"] = [["r7"] if i == "r1" else ["r1"] if i == "r7" else None for i in manifest["id"]]
     try:
-        args = (name, split_manifest, {"toy": preds}, tmp_path, rejected, embeddings)
+        args = (name, manifest, {"toy": preds}, tmp_path, rejected, embeddings)
         summary = build_dataset(*args)
         assert summary == build_dataset(*args)  # idempotent: replaced, not appended
         ds = fo.load_dataset(name)
@@ -97,6 +99,7 @@ def test_dataset_holds_predictions_evaluation_rejections_and_views(split_manifes
         assert len(ds.load_saved_view("synthetic")) == 5
         assert set(ds.load_saved_view("label_conflicts").values("manifest_id")) == {"c1", "c2"}
         assert set(ds.load_saved_view("near_duplicates").values("manifest_id")) == {"d1", "r3"}
+        assert set(ds.load_saved_view("overlays").values("manifest_id")) == {"r1", "r7"}
         rejected_view = ds.load_saved_view("rejected")
         assert set(rejected_view.values("rejection_reason")) == {"near_duplicate", "label_conflict"}
         sample = ds.match({"manifest_id": "r0"}).first()
