@@ -243,3 +243,52 @@ def rejection_report(kept: pd.DataFrame, rejected: pd.DataFrame, examples: int =
         str(reason): sorted(group["id"])[:examples] for reason, group in rejected.groupby("reason", sort=True)
     }
     return {"by_source": per_source, "examples": example_ids}
+
+
+# A stage whose rejected share differs between two labels by more than this (and both have at
+# least SKEW_MIN_ROWS rows) says so: the dataset it leaves is skewed by the stage, not the source.
+MAX_LABEL_SKEW = 0.10
+SKEW_MIN_ROWS = 20
+
+
+def label_survival(kept: pd.DataFrame, rejected: pd.DataFrame) -> dict:
+    """Per label: rows kept and rejected (by reason) and the rejected share of kept +
+    rejected; and the largest gap in that share between two labels of SKEW_MIN_ROWS rows or
+    more. Rows rejected before their label was read count under `unknown`, outside the gap."""
+    kept_labels = kept["label"].fillna("unknown")
+    rejected_labels = rejected["label"].fillna("unknown")
+    by_label = {}
+    shares: dict[str, float] = {}  # of the labels with enough rows to compare
+    for label in sorted(set(kept_labels) | set(rejected_labels)):
+        n_kept, lost = int((kept_labels == label).sum()), rejected[rejected_labels == label]
+        share = round(len(lost) / (n_kept + len(lost)), 4)
+        by_label[label] = {
+            "kept": n_kept,
+            "rejected": len(lost),
+            "rejected_share": share,
+            "rejected_by_reason": reason_counts(lost),
+        }
+        if label != "unknown" and n_kept + len(lost) >= SKEW_MIN_ROWS:
+            shares[label] = share
+    skew = None
+    if len(shares) > 1:
+        most, least = max(shares, key=lambda k: shares[k]), min(shares, key=lambda k: shares[k])
+        skew = {"gap": round(shares[most] - shares[least], 4), "most_rejected": most, "least_rejected": least}
+    return {"by_label": by_label, "label_skew": skew}
+
+
+def label_skew_warning(stage: str, survival: dict, max_gap: float = MAX_LABEL_SKEW) -> str | None:
+    """The warning a stage prints when it rejects one label's rows much more than another's."""
+    skew = survival["label_skew"]
+    if skew is None or skew["gap"] <= max_gap:
+        return None
+    rows = survival["by_label"]
+    most, least = rows[skew["most_rejected"]], rows[skew["least_rejected"]]
+    reasons = ", ".join(
+        f"{k}={v}" for k, v in sorted(most["rejected_by_reason"].items(), key=lambda kv: -kv[1])[:3]
+    )
+    return (
+        f"{stage}: rejected {most['rejected_share']:.0%} of {skew['most_rejected']} rows but "
+        f"{least['rejected_share']:.0%} of {skew['least_rejected']} ({skew['gap'] * 100:.0f} points, "
+        f"more than {max_gap * 100:.0f}); {skew['most_rejected']} lost to {reasons}"
+    )

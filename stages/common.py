@@ -16,7 +16,15 @@ from pipeline.atomic import atomic_dir, write_json
 from pipeline.config import parse, setting
 from pipeline.errors import MasksetError, ParamsError
 from pipeline.fiftyone_db import InspectConfig, use_database
-from pipeline.manifest import read_manifest, reason_counts, rejection_report, write_manifest, write_rejected
+from pipeline.manifest import (
+    label_skew_warning,
+    label_survival,
+    read_manifest,
+    reason_counts,
+    rejection_report,
+    write_manifest,
+    write_rejected,
+)
 from stages.paths import (
     PARAMS_FILE,
     counts_of,
@@ -174,9 +182,19 @@ def write_counts(
     the stage's own `report` (split's leakage, dedup's clusters, ...)."""
     counts = {"rows_in": n_in, "rows_out": len(kept), "rejected": len(rejected)}
     write_json(counts, counts_of(stage))
-    detail = {**counts, "rejected_by_reason": reason_counts(rejected), **rejection_report(kept, rejected)}
+    survival = label_survival(kept, rejected)
+    warning = label_skew_warning(stage, survival)
+    detail = {
+        **counts,
+        "rejected_by_reason": reason_counts(rejected),
+        **survival,
+        "label_skew_warning": warning,
+        **rejection_report(kept, rejected),
+    }
     write_json({**detail, **(report or {})}, report_of(stage))
     summary(stage, n_in, kept, rejected)
+    if warning:
+        print(f"warning: {warning}", file=sys.stderr)
 
 
 def write_stage_outputs(

@@ -136,3 +136,36 @@ def test_a_truncated_manifest_between_stages_is_one_line_naming_it_and_the_rebui
     path.unlink()
     with pytest.raises(StageOutputError, match=r"is missing: rebuild it with `dvc repro ingest`"):
         read_manifest(path)
+
+
+def test_per_label_survival_and_the_warning_when_a_stage_skews_the_labels():
+    from pipeline.manifest import label_skew_warning, label_survival, new_rejected
+
+    kept = new_manifest(
+        [{"id": f"m{i}", "label": "mask"} for i in range(37)]
+        + [{"id": f"n{i}", "label": "no_mask"} for i in range(18)]
+    )
+    lost = [{"id": f"lm{i}", "label": "mask", "reason": "min_size"} for i in range(63)]
+    lost += [{"id": f"ln{i}", "label": "no_mask", "reason": "min_size"} for i in range(54)]
+    lost += [{"id": "x", "label": None, "reason": "decode_error"}]
+    survival = label_survival(kept, new_rejected(lost))
+    assert survival["by_label"]["mask"] == {
+        "kept": 37,
+        "rejected": 63,
+        "rejected_share": 0.63,
+        "rejected_by_reason": {"min_size": 63},
+    }
+    assert survival["by_label"]["no_mask"]["rejected_share"] == 0.75
+    assert survival["by_label"]["unknown"]["rejected"] == 1  # rejected before its label was read
+    assert survival["label_skew"] == {"gap": 0.12, "most_rejected": "no_mask", "least_rejected": "mask"}
+    warning = label_skew_warning("filter", survival)
+    assert warning == (
+        "filter: rejected 75% of no_mask rows but 63% of mask (12 points, more than 10); "
+        "no_mask lost to min_size=54"
+    )
+    assert label_skew_warning("filter", survival, max_gap=0.2) is None
+    # labels with too few rows to say anything (18 no_mask, 1 incorrect_mask) are left out
+    few = label_survival(
+        kept, new_rejected([*lost[:63], {"id": "z", "label": "incorrect_mask", "reason": "blur"}])
+    )
+    assert set(few["by_label"]) == {"mask", "no_mask", "incorrect_mask"} and few["label_skew"] is None
