@@ -31,6 +31,13 @@ AGE_BANDS = ((0, "0-17"), (18, "18-29"), (30, "30-44"), (45, "45-64"), (65, "65+
 # the attributes the audit tabulates: skin tone is estimated here, the others come from the
 # manifest (annotations where a source has them, e.g. gender, race and age)
 ATTRIBUTES = ("skin_tone_bin", "gender", "race", "age_band", "source", "mask_type", "synthetic")
+# where an attribute's values come from: measured here, or a source's own annotation of each face
+ORIGINS = {
+    "skin_tone_bin": "estimated",
+    "gender": "annotation",
+    "race": "annotation",
+    "age_band": "annotation",
+}
 
 
 @dataclass(frozen=True)
@@ -217,7 +224,7 @@ def findings(tones: pd.DataFrame, predictions: dict[str, pd.DataFrame], config: 
         if values == ["unknown"]:
             continue  # no face has it: nothing to show
         attributes[column] = {
-            "origin": "estimated" if column == "skin_tone_bin" else "manifest",
+            "origin": ORIGINS.get(column, "manifest"),
             "by_label": crosstab(groups, column, values),
             "by_split": {s: crosstab(groups[groups["split"] == s], column, values) for s in SPLITS},
             "cramers_v": cramers_v(groups, column),

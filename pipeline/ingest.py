@@ -156,6 +156,7 @@ def process_unit(
                     "wear": source.wear(cand.label_raw),
                     "group": unit.group,
                     "synthetic": source.synthetic,
+                    **(source.attributes.of(unit.origin) if source.attributes else {}),
                 }
             )
     return rows, rejected

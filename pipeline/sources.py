@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -44,6 +45,50 @@ class Part:
             raise ValueError(f"faces: boxes goes with, and only with, layouts {BOX_LAYOUTS}")
 
 
+ATTRIBUTE_GROUPS = ("age", "gender", "race")
+
+
+@dataclass(frozen=True)
+class Attributes:
+    """Annotations a source's file names carry, e.g. UTKFace's `<age>_<gender>_<race>_...`:
+    `pattern` is a regular expression searched in the file name, with named groups among
+    ATTRIBUTE_GROUPS; `values` turns a group's raw codes into names (gender: {"0": male})."""
+
+    pattern: str
+    values: dict[str, dict[str, str]] = field(default_factory=dict, hash=False)
+
+    def __post_init__(self) -> None:
+        try:
+            groups = set(re.compile(self.pattern).groupindex)
+        except re.error as exc:
+            raise ValueError(f"pattern is not a regular expression: {exc}") from exc
+        if not groups or not groups <= set(ATTRIBUTE_GROUPS):
+            raise ValueError(f"pattern must name groups among {ATTRIBUTE_GROUPS}, got {sorted(groups)}")
+        if not set(self.values) <= groups - {"age"}:
+            raise ValueError(
+                f"values may only name the pattern's groups (not age), got {sorted(self.values)}"
+            )
+
+    def of(self, origin: str) -> dict:
+        """The manifest's gender / age / race of one file; none for a name the pattern misses
+        (UTKFace has a few) or a code `values` does not list."""
+        found = re.search(self.pattern, Path(origin).name)
+        if found is None:
+            return {}
+        out: dict = {}
+        for group, raw in found.groupdict().items():
+            if raw is None:
+                continue
+            if group == "age":
+                out["age"] = int(raw)
+            elif group in self.values:
+                if raw in self.values[group]:
+                    out[group] = self.values[group][raw]
+            else:
+                out[group] = raw
+        return out
+
+
 @dataclass(frozen=True)
 class Source:
     key: str
@@ -58,6 +103,7 @@ class Source:
     not_faces: frozenset[str] = frozenset()  # annotation classes that box objects, not faces
     synthetic: bool = False  # the masks (or whole faces) were generated, not photographed
     group_namespace: str = ""  # sources sharing photos share one; defaults to the key
+    attributes: Attributes | None = None  # annotations in the file names (gender, age, race)
 
     def map_label(self, raw: str) -> str | None:
         """The canonical label of a raw one, or None when the catalog does not know it.
@@ -113,6 +159,9 @@ def parse_source(key: str, entry: dict) -> Source:
         not_faces=frozenset(str(n) for n in entry.get("not_faces") or ()),
         synthetic=bool(entry.get("synthetic", False)),
         group_namespace=str(entry.get("group_namespace") or key),
+        attributes=None
+        if entry.get("attributes") is None
+        else parse(Attributes, entry["attributes"], f"{key}.attributes", SourceError, "sources.yaml: "),
     )
 
 

@@ -70,7 +70,7 @@ def test_audit_report_counts_every_face(utk):
     report, table = audit(utk, {"toy": preds}, AuditConfig())
     tones = report["attributes"]["skin_tone_bin"]
     assert sum(tones["by_label"]["no_mask"].values()) == len(utk) == len(table)
-    assert report["attributes"]["race"]["origin"] == "manifest"
+    assert report["attributes"]["race"]["origin"] == "annotation"
     per_tone = report["models"]["toy"]["skin_tone_bin"]["per_group"]
     assert sum(v["n"] for v in per_tone.values()) == len(utk)
     page = render_html(report)
@@ -234,3 +234,54 @@ def test_the_datasheet_escapes_catalog_text_for_markdown_tables_and_html():
     )
     # four cells: every other | is escaped
     assert row.replace("\\|", "").count("|") == 5
+
+
+@pytest.mark.realdata
+def test_a_utkface_source_gives_annotated_per_race_metrics_in_the_audit(tmp_path, monkeypatch):
+    """The catalog's utkface entry, on real UTKFace files laid out as its download is: the
+    file names' annotations reach the manifest, and the audit reports each race group."""
+    import shutil
+
+    from pipeline.ingest import IngestConfig, ingest_source
+    from pipeline.sources import load_catalog
+    from tests.conftest import ROOT, SHARED, _require
+
+    files = sorted(_require(SHARED / "utkface-600").glob("*.jpg"))[::6]  # 100 faces, every race
+    (tmp_path / "raw" / "UTKFace").mkdir(parents=True)
+    for f in files:
+        shutil.copy(f, tmp_path / "raw" / "UTKFace" / f.name)
+    (tmp_path / "raw" / "UTKFace" / "61_1_20170109150557335.jpg.chip.jpg").write_bytes(files[0].read_bytes())
+    monkeypatch.chdir(tmp_path)
+    source = load_catalog(ROOT / "datasets" / "sources.yaml")["utkface"]
+    faces, rejected = ingest_source(source, tmp_path / "raw", IngestConfig(workers=2), tmp_path / "faces")
+    assert rejected.empty and len(faces) == len(files) + 1
+    by_name = faces.assign(name=faces["origin"].map(lambda o: o.split("/")[-1])).set_index("name")
+    first = files[0].name
+    age, gender, race = first.split("_")[:3]
+    assert by_name.at[first, "age"] == int(age)
+    assert by_name.at[first, "gender"] == {"0": "male", "1": "female"}[gender]
+    assert by_name.at[first, "race"] == ["white", "black", "asian", "indian", "other"][int(race)]
+    # a published name without the race field stays unannotated, not guessed
+    odd = by_name.loc["61_1_20170109150557335.jpg.chip.jpg"]
+    assert pd.isna(odd["race"]) and pd.isna(odd["gender"]) and pd.isna(odd["age"])
+    # a toy model wrong on every `black` face: the audit's race table must show it
+    faces["split"] = "test"
+    wrong = faces["race"] == "black"
+    preds = pd.DataFrame(
+        {
+            "id": faces["id"],
+            "split": "test",
+            "label": "no_mask",
+            "prediction": np.where(wrong, "mask", "no_mask"),
+            "correct": ~wrong,
+        }
+    )
+    report, _ = audit(faces, {"toy": preds}, AuditConfig())
+    race = report["attributes"]["race"]
+    assert race["origin"] == "annotation" and report["attributes"]["gender"]["origin"] == "annotation"
+    assert sum(race["by_label"]["no_mask"].values()) == len(faces)
+    per_race = report["models"]["toy"]["race"]["per_group"]
+    assert set(per_race) >= {"white", "black", "asian", "indian"}
+    assert per_race["black"]["n"] == int(wrong.sum()) and per_race["white"]["n"] == int(
+        (faces["race"] == "white").sum()
+    )

@@ -268,3 +268,35 @@ def test_catalog_parts_are_validated(part, message):
                 "parts": [part],
             },
         )
+
+
+@pytest.mark.parametrize(
+    ("attributes", "message"),
+    [
+        ({"pattern": "(?P<age>\\d+"}, "not a regular expression"),
+        ({"pattern": "^(?P<height>\\d+)_"}, "groups among"),
+        ({"pattern": "^(?P<age>\\d+)_", "values": {"race": {"0": "white"}}}, "values may only name"),
+    ],
+)
+def test_a_bad_attributes_entry_names_the_source_and_key(attributes, message):
+    entry = {
+        "title": "t",
+        "licence": "l",
+        "citation": "c",
+        "fetch": {"kind": "local"},
+        "label_map": {"unmasked": "no_mask"},
+        "parts": [{"path": ".", "layout": "single_class", "label": "unmasked", "faces": "crops"}],
+        "attributes": attributes,
+    }
+    with pytest.raises(SourceError, match=f"faces.attributes.*{message}"):
+        parse_source("faces", entry)
+
+
+def test_attributes_read_from_a_file_name_with_codes_named_and_unknown_codes_left_out():
+    utk = load_catalog(ROOT / "datasets" / "sources.yaml")["utkface"].attributes
+    assert utk.of("UTKFace/26_1_3_20170119183912345.jpg.chip.jpg") == {
+        "age": 26,
+        "gender": "female",
+        "race": "indian",
+    }
+    assert utk.of("UTKFace/9_0_20170110215648859.jpg.chip.jpg") == {}  # no race field: not guessed
