@@ -58,6 +58,22 @@ def render_datasheet(
         ]
         for stage, c in counts.items()
     ]
+    # per stage and label: the share of that label's rows the stage kept (kept / kept + rejected)
+    survival_rows = [
+        [
+            stage,
+            *[
+                "-"
+                if label not in c.get("by_label", {})
+                else f"{1 - c['by_label'][label]['rejected_share']:.0%} of "
+                f"{c['by_label'][label]['kept'] + c['by_label'][label]['rejected']}"
+                for label in LABELS
+            ],
+        ]
+        for stage, c in counts.items()
+        if c.get("by_label")
+    ]
+    skews = [c["label_skew_warning"] for c in counts.values() if c.get("label_skew_warning")]
     split_rows = [
         [
             split,
@@ -74,7 +90,8 @@ def render_datasheet(
     source_label_rows = [[src, *[int(row[label]) for label in LABELS]] for src, row in by_source.iterrows()]
     synthetic = manifest["synthetic"].fillna(False).astype(bool)
     warnings = (
-        "\n".join(f"- {cell(w)}" for w in audit_report["warnings"]) or "- none at the audit's thresholds"
+        "\n".join(f"- {cell(w)}" for w in [*skews, *audit_report["warnings"]])
+        or "- none at the audit's thresholds"
     )
     associations = [
         [column, a["origin"], "-" if a["cramers_v"] is None else f"{a['cramers_v']:.2f}"]
@@ -104,6 +121,12 @@ unmasked faces (`synthetic`, with their `parent_id`), the rest are photographs.
 Each stage keeps or rejects every row it gets, with a reason (`datasets/<stage>/rejected.parquet`):
 
 {_table(stage_rows, ["stage", "rows in", "rows out", "rejected by reason"])}
+
+Survival per label: the share of each label's rows a stage kept, of the rows it decided on
+(a stage that rejects one label much more often than another skews the dataset; such a
+stage is listed under Known biases):
+
+{_table(survival_rows, ["stage", *LABELS])}
 
 Faces are cropped from annotated boxes (or found by dlib's detector) with a margin; exact and
 near duplicates are clustered and one face of each kept; anomalies (tiny, blurred, near-black,

@@ -7,7 +7,7 @@ import pytest
 from pipeline.audit import BINS, AuditConfig, audit, findings, render_html
 from pipeline.images import load_rgb
 from pipeline.landmarks import LandmarksConfig, add_landmarks, points_of
-from pipeline.manifest import new_manifest
+from pipeline.manifest import label_survival, new_manifest, new_rejected
 from pipeline.skin_tone import estimate, ita_bin
 from tests import browser
 
@@ -200,9 +200,16 @@ def test_the_datasheet_states_sources_stage_counts_composition_and_findings():
     report = findings(tones, {}, AuditConfig())
     source = load_catalog(ROOT / "datasets" / "sources.yaml")["demo"]
     counts = {"ingest": {"rows_in": 30, "rows_out": 26, "rejected_by_reason": {"decode_error": 4}}}
+    kept = new_manifest([{"id": f"k{i}", "label": "mask" if i < 16 else "no_mask"} for i in range(26)])
+    lost = new_rejected([{"id": f"r{i}", "label": "no_mask", "reason": "min_size"} for i in range(4)])
+    survival = label_survival(kept, lost)
+    counts["filter"] = {"rows_in": 30, "rows_out": 26, **survival, "label_skew_warning": "filter: skewed"}
     manifest = tones.assign(source="demo")
     sheet = render_datasheet([source], counts, manifest, report)
     assert "| ingest | 30 | 26 | decode_error 4 |" in sheet
+    # per-label survival: 16 of 16 mask kept, 10 of 14 no_mask; the stage's skew is a known bias
+    assert "| filter | 100% of 16 | 71% of 14 | - |" in sheet
+    assert "- filter: skewed" in sheet
     assert source.licence in sheet and "| test | 12 | 12 | 0 |" in sheet
     assert "12 of them carry synthetic masks" in sheet
     assert all(w in sheet for w in report["warnings"]) and report["warnings"]
