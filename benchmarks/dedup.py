@@ -52,6 +52,7 @@ from pipeline.manifest import new_manifest  # noqa: E402
 from pipeline.masks.kinds import KINDS  # noqa: E402
 from pipeline.masks.render import render_mask  # noqa: E402
 from pipeline.sources import load_catalog  # noqa: E402
+from tests.edits import framed  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data"
 EDITS = (
@@ -61,23 +62,6 @@ EDITS = (
 )  # fmt: skip
 OVERLAYS = 300  # UTKFace faces that also get a mask drawn on them
 COLOURS = ("light_blue", "white", "black", "navy", "grey")
-
-
-def _bordered(
-    im: Image.Image, f: float, fill: tuple[int, int, int] | None, sides: str = "all"
-) -> Image.Image:
-    """`im` inside a frame of f of its size a side: a uniform colour, or (fill None) the image
-    itself stretched and blurred, as video and social media letterbox a picture."""
-    w, h = im.size
-    dx = round(w * f) if sides == "all" else 0
-    dy = round(h * f)
-    size = (w + 2 * dx, h + 2 * dy)
-    if fill is None:
-        canvas = im.resize(size).filter(ImageFilter.GaussianBlur(max(size) / 20))
-    else:
-        canvas = Image.new("RGB", size, fill)
-    canvas.paste(im, (dx, dy))
-    return canvas
 
 
 def edit(im: Image.Image, name: str) -> Image.Image:
@@ -112,13 +96,13 @@ def edit(im: Image.Image, name: str) -> Image.Image:
     if name.startswith("rot"):
         return im.rotate(float(name[3:]), resample=Image.BICUBIC)
     if name.startswith("padwhite"):
-        return _bordered(im, int(name[8:]) / 100, (255, 255, 255))
+        return framed(im, int(name[8:]) / 100, (255, 255, 255))
     if name.startswith("pad"):
-        return _bordered(im, int(name[3:]) / 100, (0, 0, 0))
+        return framed(im, int(name[3:]) / 100, (0, 0, 0))
     if name.startswith("blurpad"):
-        return _bordered(im, int(name[7:]) / 100, None)
+        return framed(im, int(name[7:]) / 100, None)
     if name.startswith("letterbox"):
-        return _bordered(im, int(name[9:]) / 100, (0, 0, 0), sides="top_bottom")
+        return framed(im, int(name[9:]) / 100, (0, 0, 0), letterbox=True)
     assert name == "flip", name
     return im.transpose(Image.FLIP_LEFT_RIGHT)
 

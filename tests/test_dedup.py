@@ -2,7 +2,7 @@ import io
 
 import numpy as np
 import pytest
-from PIL import Image, ImageEnhance, ImageFilter
+from PIL import Image, ImageEnhance
 
 from pipeline.config import parse
 from pipeline.dedup import DedupConfig, content_box, dedup, dedup_report, fingerprint, similarity
@@ -11,6 +11,7 @@ from pipeline.images import content_hashes, load_rgb
 from pipeline.landmarks import LandmarksConfig, face_landmarks
 from pipeline.manifest import new_manifest
 from pipeline.masks.render import render_mask
+from tests import edits
 from tests.conftest import write_image
 
 
@@ -155,18 +156,7 @@ def test_verification_tells_a_copy_from_another_person(tmp_path, faces):
 
 
 def framed(face: np.ndarray, side: float, fill: tuple[int, int, int] | None = (0, 0, 0), letterbox=False):
-    """The face in a border of `side` of its size: uniform, or (fill None) the face itself
-    stretched and blurred, as social media letterbox a picture."""
-    im = Image.fromarray(face)
-    w, h = im.size
-    dx, dy = (0 if letterbox else round(w * side)), round(h * side)
-    size = (w + 2 * dx, h + 2 * dy)
-    if fill is None:
-        canvas = im.resize(size).filter(ImageFilter.GaussianBlur(max(size) / 20))
-    else:
-        canvas = Image.new("RGB", size, fill)
-    canvas.paste(im, (dx, dy))
-    return np.asarray(canvas)
+    return np.asarray(edits.framed(Image.fromarray(face), side, fill, letterbox))
 
 
 def copy_pairs(rejected) -> set[frozenset]:
