@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import psutil
 import pytest
 from PIL import Image
 
@@ -15,8 +18,26 @@ from pipeline.manifest import new_manifest
 
 os.environ.setdefault("FIFTYONE_DO_NOT_TRACK", "true")
 os.environ.setdefault("FIFTYONE_DATABASE_VALIDATION", "false")
-# the tests' own FiftyOne database, shared with the `maskset app` they start, never the user's
-os.environ.setdefault("FIFTYONE_DATABASE_DIR", tempfile.mkdtemp(prefix="maskset-tests-fiftyone-"))
+
+
+def _remove_database(directory: str) -> None:
+    """Stop the mongod serving `directory`, then delete it: each session's database is about
+    300 MB, and a hundred sessions left behind fill a disk."""
+    for process in psutil.process_iter(["cmdline"]):
+        if directory in (process.info["cmdline"] or []):
+            process.terminate()
+            try:
+                process.wait(timeout=30)
+            except psutil.Error:
+                process.kill()
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+# the tests' own FiftyOne database, shared with the `maskset app` they start, never the user's;
+# registered before FiftyOne is imported, so it runs after FiftyOne's own exit handlers
+if "FIFTYONE_DATABASE_DIR" not in os.environ:
+    os.environ["FIFTYONE_DATABASE_DIR"] = tempfile.mkdtemp(prefix="maskset-tests-fiftyone-")
+    atexit.register(_remove_database, os.environ["FIFTYONE_DATABASE_DIR"])
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
