@@ -240,7 +240,7 @@ def source_copies(truth: pd.DataFrame, pairs: set[tuple[str, str]]) -> set[froze
     copies = set()
     for faces in joined:
         x, y = (fingerprint(file_of[f]) for f in sorted(faces))
-        match = similarity(x.views, y.views)
+        match = similarity(x, y)
         if match.whole >= SOURCE_COPY_NCC and match.upper_changed <= 0.02:
             copies.add(faces)
     return copies

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -77,6 +78,7 @@ CENTRE = list(VIEWS).index("centre80")
 # The other face's view each view is compared with: crops and the mirror with its whole face.
 # Views: VIEWS, the mirror, `unframed`, then ROTATIONS.
 BASE = np.array([0] * (len(VIEWS) + 2) + [CENTRE] * len(ROTATIONS))
+SHIFT = 128.0  # grey levels minus this are small integers about 0: see _matches
 THUMB = 64  # side of the grey thumbnail every view is cut from, and frames are found on
 NCC_SIDE = 32
 # Rows of a view above a mask and below the nose bridge: a mask drawn on (or cut out of) a
@@ -124,6 +126,9 @@ class Fingerprint:
     codes: np.ndarray  # uint64 pHash of each view (BASE's order), then of the whole face's UPPER rows
     views: np.ndarray  # those views, 32x32 grey each: verification correlates them
     sharpness: float
+    # (whole, upper) x (mean, 1 / centred length) of each view, float32: computed once here,
+    # in the workers, instead of once per pair in the serial verification
+    moments: np.ndarray
 
 
 def _area_matrix(start: float, stop: float) -> np.ndarray:
@@ -230,12 +235,14 @@ def detail_box(thumb: np.ndarray) -> tuple[int, ...]:
     rows = np.abs(np.diff(small, axis=1)).mean(axis=1)
     cols = np.abs(np.diff(small, axis=0)).mean(axis=0)
     inner = slice(round(FRAME_MAX * len(small)), -round(FRAME_MAX * len(small)))
-    return _box(
-        small,
-        small.shape,
-        rows < FRAME_DETAIL * np.median(rows[inner]),
-        cols < FRAME_DETAIL * np.median(cols[inner]),
-    )
+    flat_rows = rows < FRAME_DETAIL * _median(rows[inner])
+    return _box(small, small.shape, flat_rows, cols < FRAME_DETAIL * _median(cols[inner]))
+
+
+def _median(values: np.ndarray) -> float:
+    """np.median of a short 1-D array, without its overhead (a tenth of a face's fingerprint)."""
+    ordered = np.sort(values)
+    return float(ordered[(len(ordered) - 1) // 2] + ordered[len(ordered) // 2]) / 2
 
 
 def _thumb(grey: np.ndarray) -> np.ndarray:
@@ -274,14 +281,16 @@ def fingerprint(path: str) -> Fingerprint | tuple[str, str]:
     views = np.rint(views).clip(0, 255).astype(np.uint8)
     upper = cv2.resize(views[0, :UPPER], (NCC_SIDE, NCC_SIDE), interpolation=cv2.INTER_LINEAR)
     codes = dct_hashes(np.concatenate([views, upper[None]]))
-    return Fingerprint(codes=codes, views=views, sharpness=float(sharpness))
+    moments = np.stack([_moments(views), _moments(views[:, :UPPER])])
+    return Fingerprint(codes=codes, views=views, sharpness=float(sharpness), moments=moments)
 
 
-def _unit(views: np.ndarray) -> np.ndarray:
-    """Views as zero-mean, unit-length vectors: the dot product of two is their NCC."""
-    v = views.reshape(*views.shape[:-2], -1).astype(np.float32)
-    v -= v.mean(axis=-1, keepdims=True)
-    return v / (np.sqrt(np.einsum("...d,...d->...", v, v))[..., None] + 1e-6)
+def _moments(views: np.ndarray) -> np.ndarray:
+    """(mean, 1 / length once centred) of each of a stack of views."""
+    v = views.reshape(len(views), -1).astype(np.float32)
+    mean = v.mean(axis=1)
+    v -= mean[:, None]
+    return np.stack([mean, 1 / (np.sqrt(np.einsum("vd,vd->v", v, v)) + 1e-6)])
 
 
 @dataclass(frozen=True)
@@ -341,24 +350,36 @@ _CROPS = np.nonzero(BASE == 0)[0]
 _TURNED = np.nonzero(BASE == CENTRE)[0]
 
 
-def _matches(views: np.ndarray, a: np.ndarray, b: np.ndarray, bound: float = -1.0) -> np.ndarray:
-    """(pairs, 4): Match fields of pairs (a[k], b[k]) of faces whose views are `views`
-    (faces, V, 32, 32), both ways round; the changes only where a correlation reaches `bound`."""
-    whole, upper = _unit(views), _unit(views[:, :, :UPPER])
+def _matches(prints: list[Fingerprint], a: np.ndarray, b: np.ndarray, bound: float = -1.0) -> np.ndarray:
+    """(pairs, 4): Match fields of pairs (prints[a[k]], prints[b[k]]), both ways round; the
+    changes only where a correlation reaches `bound`."""
+    views = np.stack([p.views for p in prints])
+    moments = np.stack([p.moments for p in prints])  # faces, (whole, upper), (mean, scale), V
+    mean, scale = moments[:, :, 0] - SHIFT, moments[:, :, 1]
+    # The NCC of two views from their raw dot product and _moments, so each pair reads one
+    # copy of its views for both correlations. Shifted to about 0, grey levels are small
+    # integers whose products sum exactly in float32.
+    flat = views.reshape(len(views) * len(BASE), -1).astype(np.float32)
+    flat -= SHIFT
+    sizes = (flat.shape[1], UPPER * NCC_SIDE)  # the whole view, its UPPER rows
 
-    def against_base(units: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        """(pairs, V): each view of x against the view of y it is compared with."""
-        out = np.empty((len(x), len(BASE)), dtype=np.float32)
-        out[:, _CROPS] = np.einsum("pvd,pd->pv", units[x[:, None], _CROPS], units[y, 0])
-        out[:, _TURNED] = np.einsum("pvd,pd->pv", units[x[:, None], _TURNED], units[y, CENTRE])
+    def against_base(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """(whole / upper, pairs, V): each view of x against the view of y it is compared with."""
+        out = np.empty((2, len(x), len(BASE)), dtype=np.float32)
+        for views_of_x, base in ((_CROPS, 0), (_TURNED, CENTRE)):
+            this = flat[(x[:, None] * len(BASE) + views_of_x).ravel()].reshape(len(x), len(views_of_x), -1)
+            that = flat[y * len(BASE) + base]
+            for k, size in enumerate(sizes):
+                dots = np.einsum("pvd,pd->pv", this[..., :size], that[:, :size])
+                mx, my = mean[x[:, None], k, views_of_x], mean[y, k, base][:, None]
+                sx, sy = scale[x[:, None], k, views_of_x], scale[y, k, base][:, None]
+                out[k][:, views_of_x] = (dots - size * mx * my) * sx * sy
         return out
 
     def one_way(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        up = against_base(upper, x, y)
+        whole, up = against_base(x, y)
         at = up.argmax(axis=1)
-        out = np.column_stack(
-            [against_base(whole, x, y).max(axis=1), up[np.arange(len(at)), at], np.ones((len(x), 2))]
-        )
+        out = np.column_stack([whole.max(axis=1), up[np.arange(len(at)), at], np.ones((len(x), 2))])
         # where neither correlation reaches `bound` no decision reads the changes: they stay 1
         need = np.nonzero(out[:, :2].max(axis=1) >= bound)[0]
         if not len(need):
@@ -374,43 +395,49 @@ def _matches(views: np.ndarray, a: np.ndarray, b: np.ndarray, bound: float = -1.
     return out
 
 
-def similarity(a: np.ndarray, b: np.ndarray) -> Match:
-    """How alike two faces are; `a` and `b` are the `views` of two fingerprints."""
-    return Match(*map(float, _matches(np.stack([a, b]), np.array([0]), np.array([1]))[0]))
+def similarity(a: Fingerprint, b: Fingerprint) -> Match:
+    """How alike two faces are."""
+    return Match(*map(float, _matches([a, b], np.array([0]), np.array([1]))[0]))
 
 
-def _compare(prints: list, pairs: np.ndarray, bound: float, chunk: int = 1024) -> list[Match]:
-    """similarity() of many pairs, vectorised in chunks of pairs; each face in a chunk is
-    normalised once, however many pairs it is in."""
-    out: list[Match] = []
-    for start in range(0, len(pairs), chunk):
-        faces, local = np.unique(pairs[start : start + chunk], return_inverse=True)
+def _compare(
+    prints: list, pairs: np.ndarray, bound: float, workers: int = 1, chunk: int = 1024
+) -> list[Match]:
+    """similarity() of many pairs, vectorised in chunks of pairs on `workers` threads (the
+    work is numpy's, which releases the GIL); each face in a chunk is normalised once,
+    however many pairs it is in."""
+
+    def scores(part: np.ndarray) -> np.ndarray:
+        faces, local = np.unique(part, return_inverse=True)
         a, b = local.reshape(-1, 2).T
-        scores = _matches(np.stack([prints[i].views for i in faces]), a, b, bound)
-        out += [Match(*map(float, row)) for row in scores]
-    return out
+        return _matches([prints[i] for i in faces], a, b, bound)
+
+    parts = [pairs[start : start + chunk] for start in range(0, len(pairs), chunk)]
+    with ThreadPoolExecutor(max_workers=min(workers, max(len(parts), 1))) as pool:
+        return [Match(*map(float, row)) for rows in pool.map(scores, parts) for row in rows]
 
 
-def candidate_pairs(codes: np.ndarray, max_distance: int) -> np.ndarray:
+def candidate_pairs(codes: np.ndarray, max_distance: int, workers: int = 1) -> np.ndarray:
     """Pairs (i < j) where a view of one face is within max_distance bits of the view of the
     other it is compared with (BASE), or whose upper bands are that close (overlays)."""
     found = []
     for base in np.unique(BASE):
         views = np.flatnonzero(np.equal(BASE, base))
-        hits = multi_index_pairs(codes[:, views].reshape(-1), codes[:, base], max_distance)
+        hits = multi_index_pairs(codes[:, views].reshape(-1), codes[:, base], max_distance, workers)
         found.append(np.stack([hits[:, 0] // len(views), hits[:, 1]], axis=1))
-    found.append(multi_index_pairs(codes[:, -1], codes[:, -1], max_distance))
+    found.append(multi_index_pairs(codes[:, -1], codes[:, -1], max_distance, workers))
     return unique_pairs(np.concatenate(found))
 
 
-def _unjoined_batches(pairs: np.ndarray, joined: list[tuple[int, int]], n: int) -> Iterator[np.ndarray]:
+def _unjoined_batches(pairs: np.ndarray, joined: list[np.ndarray], n: int) -> Iterator[np.ndarray]:
     """The pairs to verify, in batches of at most one pair per face (its first candidate not
-    yet joined to it), each batch after the caller has added the pairs it joined to `joined`.
+    yet joined to it), each batch after the caller has added the pairs it joined to `joined`
+    (arrays of pairs).
     A pair already joined through other copies is never verified, which leaves the clusters
     as they would be: a cluster of k copies costs about k verifications instead of k^2 / 2."""
     while len(pairs):
         if joined:
-            edges = np.asarray(joined)
+            edges = np.concatenate(joined)
             graph = coo_matrix((np.ones(len(edges)), (edges[:, 0], edges[:, 1])), shape=(n, n))
             root = connected_components(graph, directed=False)[1]
             pairs = pairs[root[pairs[:, 0]] != root[pairs[:, 1]]]
@@ -476,20 +503,21 @@ def dedup(df: pd.DataFrame, config: DedupConfig) -> tuple[pd.DataFrame, pd.DataF
             sets.merge(idx[0], k)
     if len(ok) > 1:
         codes = np.stack([good[i].codes for i in ok])
-        candidates = np.asarray(ok)[candidate_pairs(codes, config.candidate_distance)]
+        candidates = np.asarray(ok)[candidate_pairs(codes, config.candidate_distance, config.workers)]
         same_label = df["label"].to_numpy()
-        joined: list[tuple[int, int]] = []
-        for members in sets.subsets():  # exact duplicates
-            first = min(members)
-            joined += [(first, k) for k in members if k != first]
+        exact = [(min(members), k) for members in sets.subsets() for k in members if k != min(members)]
+        joined = [np.array(exact, dtype=np.int64).reshape(-1, 2)]
         for batch in _unjoined_batches(candidates, joined, len(df)):
-            for (i, j), match in zip(batch, _compare(prints, batch, config.verify_ncc), strict=True):
+            copies = []
+            matches = _compare(prints, batch, config.verify_ncc, config.workers)
+            for (i, j), match in zip(batch, matches, strict=True):
                 if match.is_overlay(config, same_label=same_label[i] == same_label[j]):
                     overlays.append((i, j))
                 elif match.is_copy(config):
                     sets.merge(i, j)
-                    joined.append((i, j))
+                    copies.append((i, j))
                     evidence[(i, j)] = evidence[(j, i)] = match.whole
+            joined.append(np.array(copies, dtype=np.int64).reshape(-1, 2))
     # the split's leakage check counts pairs this close in the manifest's own pHashes
     both = df.loc[ok]
     close = near_pairs(hash_codes(both["phash"]), config.group_distance, hash_codes(both["phash_mirror"]))

@@ -12,7 +12,8 @@ Below BRUTE_FORCE_BELOW comparisons a chunked all-pairs XOR is used instead.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from itertools import combinations, pairwise
+from concurrent.futures import ThreadPoolExecutor
+from itertools import combinations
 
 import numpy as np
 import pandas as pd
@@ -56,14 +57,15 @@ def _flips(bits: int, radius: int) -> Iterator[int]:
             yield sum(1 << p for p in positions)
 
 
-def multi_index_pairs(query: np.ndarray, base: np.ndarray, max_distance: int) -> np.ndarray:
-    """(i, j) with distance(query[i], base[j]) <= max_distance, by multi-index hashing."""
+def multi_index_pairs(query: np.ndarray, base: np.ndarray, max_distance: int, workers: int = 1) -> np.ndarray:
+    """(i, j) with distance(query[i], base[j]) <= max_distance, by multi-index hashing; the
+    substrings are searched on `workers` threads (numpy releases the GIL for each lookup)."""
     n = max(len(base), 2)
     substrings = max(3, min(max_distance + 1, round(64 / max(np.log2(n), 8))))
     radius = max_distance // substrings
     bounds = np.linspace(0, 64, substrings + 1).round().astype(int)
-    found = []
-    for lo, hi in pairwise(bounds):
+
+    def search(lo: int, hi: int) -> list[np.ndarray]:
         width = int(hi - lo)
         mask = np.uint64((1 << width) - 1)
         q_key = (query >> np.uint64(lo)) & mask
@@ -73,6 +75,7 @@ def multi_index_pairs(query: np.ndarray, base: np.ndarray, max_distance: int) ->
         # plain indexing (2**width entries; substrings are at most about 22 bits wide)
         per_key = np.bincount(b_key.astype(np.int64), minlength=1 << width)
         first = np.concatenate([[0], np.cumsum(per_key)[:-1]])
+        found = []
         for flip in _flips(width, radius):
             wanted = (q_key ^ np.uint64(flip)).astype(np.int64)
             start, counts = first[wanted], per_key[wanted]
@@ -85,6 +88,10 @@ def multi_index_pairs(query: np.ndarray, base: np.ndarray, max_distance: int) ->
             bj = order[np.repeat(start[hits], counts[hits]) + offsets]
             close = np.bitwise_count(query[qi] ^ base[bj]) <= max_distance
             found.append(np.stack([qi[close], bj[close]], axis=1))
+        return found
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        found = [hits for part in pool.map(search, bounds[:-1], bounds[1:]) for hits in part]
     return np.concatenate(found).astype(np.int64) if found else np.empty((0, 2), dtype=np.int64)
 
 

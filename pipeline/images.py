@@ -140,7 +140,8 @@ def dct_hashes(squares: np.ndarray) -> np.ndarray:
     frequencies against their median, imagehash's algorithm, as two matrix products for
     the whole stack instead of two scipy calls per image."""
     low = (_DCT8 @ squares.astype(np.float64) @ _DCT8.T).reshape(len(squares), 64)
-    bits = low > np.median(low, axis=1, keepdims=True)
+    middle = np.sort(low, axis=1)[:, 31:33].mean(axis=1, keepdims=True)  # np.median, without its overhead
+    bits = low > middle
     return (bits.astype(np.uint64) * _BITS).sum(axis=1, dtype=np.uint64)
 
 

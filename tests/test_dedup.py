@@ -146,11 +146,11 @@ def test_faces_too_close_to_split_share_a_group_even_when_both_are_kept(faces, r
 
 
 def test_verification_tells_a_copy_from_another_person(tmp_path, faces):
-    def views(name, rgb):
-        return fingerprint(str(write_image(tmp_path / f"{name}.png", rgb))).views
+    def face(name, rgb):
+        return fingerprint(str(write_image(tmp_path / f"{name}.png", rgb)))
 
-    people = [views(f"p{i}", f) for i, f in enumerate(faces)]
-    copy = views("copy", edited(faces[0])["crop5"])
+    people = [face(f"p{i}", f) for i, f in enumerate(faces)]
+    copy = face("copy", edited(faces[0])["crop5"])
     assert similarity(people[0], copy).whole > 0.95
     assert max(similarity(people[0], other).whole for other in people[1:]) < 0.9
 
