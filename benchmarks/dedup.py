@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import io
+import resource
 import sys
 import tempfile
 import time
@@ -187,10 +188,18 @@ def per_edit(pairs: set[tuple[str, str]], truth: pd.DataFrame) -> dict[str, tupl
     return out
 
 
-def run_maskset(truth: pd.DataFrame) -> tuple[set[tuple[str, str]], pd.DataFrame, pd.DataFrame, float]:
-    start = time.perf_counter()
+def cpu_seconds() -> float:
+    """user + sys of this process and its finished children (the pools' workers)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def run_maskset(
+    truth: pd.DataFrame,
+) -> tuple[set[tuple[str, str]], pd.DataFrame, pd.DataFrame, tuple[float, float]]:
+    start, cpu = time.perf_counter(), cpu_seconds()
     kept, rejected = dedup(truth, DedupConfig(workers=2))
-    seconds = time.perf_counter() - start
+    seconds = time.perf_counter() - start, cpu_seconds() - cpu
     rep = dict(zip(rejected["id"], rejected["duplicate_of"], strict=True))
     # faces held out as label conflicts are in no cluster
     cluster = {i: rep.get(i) or i for i in truth["id"] if i not in rep or rep[i]}
@@ -199,14 +208,14 @@ def run_maskset(truth: pd.DataFrame) -> tuple[set[tuple[str, str]], pd.DataFrame
     return pairs, kept, rejected, seconds
 
 
-def run_imagededup(folder: Path) -> tuple[set[tuple[str, str]], float]:
+def run_imagededup(folder: Path) -> tuple[set[tuple[str, str]], tuple[float, float]]:
     from imagededup.methods import PHash
 
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), cpu_seconds()
     hasher = PHash(verbose=False)
     encodings = hasher.encode_images(image_dir=str(folder), num_enc_workers=2)
     found = hasher.find_duplicates(encoding_map=encodings, max_distance_threshold=10, num_dist_workers=2)
-    seconds = time.perf_counter() - start
+    seconds = time.perf_counter() - start, cpu_seconds() - cpu
     return {tuple(sorted((Path(a).stem, Path(b).stem))) for a, dups in found.items() for b in dups}, seconds
 
 
@@ -285,7 +294,7 @@ def main() -> None:
             f"{n_faces} distinct faces, {len(EDITS)} edits each, {overlays} overlays, {len(truth)} images\n"
         )
         have_imagededup = not args.maskset_only and importlib.util.find_spec("imagededup") is not None
-        times: dict[str, list[float]] = {"maskset": [], "imagededup": []}
+        times: dict[str, list[tuple[float, float]]] = {"maskset": [], "imagededup": []}
         theirs: set[tuple[str, str]] = set()
         for _ in range(args.runs):  # alternating, so a change in the machine's load hits both
             ours, kept, rejected, seconds = run_maskset(truth)
@@ -306,9 +315,13 @@ def main() -> None:
         print(f"\nmaskset overlays ({overlays}): {overlay_outcome(truth, kept, rejected)}")
         if not have_imagededup:
             print("imagededup not installed: pip install --no-deps imagededup")
-        print(
-            "seconds: " + "; ".join(f"{k} {' / '.join(f'{t:.1f}' for t in v)}" for k, v in times.items() if v)
-        )
+        for k, v in times.items():
+            if v:
+                wall, cpu = (" / ".join(f"{t[n]:.1f}" for t in v) for n in (0, 1))
+                print(f"{k}: wall s {wall}; cpu s {cpu}")
+        if times["imagededup"]:
+            ratio = [t[1] / o[1] for o, t in zip(times["maskset"], times["imagededup"], strict=True)]
+            print("imagededup / maskset, cpu: " + " / ".join(f"{r:.2f}x" for r in ratio))
 
 
 if __name__ == "__main__":
