@@ -27,7 +27,7 @@ from pipeline.faces import Box, detect_faces, landmarks_68
 from pipeline.images import ImageRejected, load_rgb
 from pipeline.manifest import check_conservation, reject_rows
 from pipeline.parallel import parallel_map
-from pipeline.skin_tone import TONE_COLUMNS, SkinTone, estimate, tone_columns
+from pipeline.skin_tone import TONE_COLUMNS, estimate, tone_columns
 
 STAGE = "landmarks"
 
@@ -112,6 +112,16 @@ def _detector_fit(rgb: np.ndarray, known: Box, config: LandmarksConfig) -> tuple
     return points / scale, shift
 
 
+def known_box(width: int, height: int, inset: float) -> Box:
+    """Where the face is in its crop before anything is fitted: the crop minus `inset` a side."""
+    return (
+        round(width * inset),
+        round(height * inset),
+        round(width * (1 - inset)),
+        round(height * (1 - inset)),
+    )
+
+
 def face_landmarks(path: str, config: LandmarksConfig) -> dict:
     """Landmark columns for one face image (points in that image's own pixels)."""
     try:
@@ -119,13 +129,7 @@ def face_landmarks(path: str, config: LandmarksConfig) -> dict:
     except ImageRejected as exc:  # the file changed since filter read it: not a face any more
         return {"reason": exc.reason, "detail": exc.detail}
     height, width = rgb.shape[:2]
-    inset = config.box_inset
-    known: Box = (
-        round(width * inset),
-        round(height * inset),
-        round(width * (1 - inset)),
-        round(height * (1 - inset)),
-    )
+    known = known_box(width, height, config.box_inset)
     points, shift = stable_fit(rgb, known)
     method = "box"
     error = plausibility_error(points, width, height)
@@ -139,7 +143,8 @@ def face_landmarks(path: str, config: LandmarksConfig) -> dict:
         error = f"unstable_fit(shift={shift:.3f})"
     columns = {"landmark_method": method, "landmark_shift": shift, "landmark_error": error}
     if error:
-        return columns | tone_columns(SkinTone(None, "unknown", None, f"no_landmarks({error})"))
+        # no points to place the skin patches by: they go where they sit on average in the box
+        return columns | tone_columns(estimate(rgb, None, box=known))
     return columns | {"landmarks": points.ravel().tolist()} | tone_columns(estimate(rgb, points))
 
 

@@ -74,6 +74,7 @@ SCHEMA = pa.schema(
         ("skin_tone_bin", pa.string()),
         ("monk_tone", pa.int8()),
         ("skin_tone_error", pa.string()),  # why the tone is unknown
+        ("skin_tone_method", pa.string()),  # landmarks | box: where its skin patches were placed
         ("gender", pa.string()),
         ("age", pa.int16()),
         ("race", pa.string()),

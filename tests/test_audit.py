@@ -1,4 +1,5 @@
 import re
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -6,7 +7,7 @@ import pytest
 
 from pipeline.audit import BINS, AuditConfig, audit, findings, render_html
 from pipeline.images import load_rgb
-from pipeline.landmarks import LandmarksConfig, add_landmarks, points_of
+from pipeline.landmarks import LandmarksConfig, add_landmarks, known_box, points_of
 from pipeline.manifest import label_survival, new_manifest, new_rejected
 from pipeline.skin_tone import estimate, ita_bin
 from tests import browser
@@ -59,6 +60,40 @@ def test_greyscale_faces_are_unknown_with_a_reason(utk):
     grey = np.repeat(load_rgb(row["path"]).mean(2, keepdims=True), 3, 2).astype(np.uint8)
     tone = estimate(grey, points_of(row))
     assert tone.bin == "unknown" and "no_chroma" in tone.error
+
+
+@pytest.mark.realdata
+def test_without_landmarks_the_box_region_gives_the_landmarks_bin_or_the_next(utk):
+    """The fallback for faces whose points do not fit, checked on faces whose points do."""
+    order = {name: i for i, name in enumerate(BINS[:-1])}
+    steps = []
+    for _, row in utk.iterrows():
+        rgb = load_rgb(row["path"])
+        by_points = estimate(rgb, points_of(row))
+        by_box = estimate(rgb, None, box=known_box(rgb.shape[1], rgb.shape[0], LandmarksConfig().box_inset))
+        assert (by_points.method, by_box.method) == ("landmarks", "box")
+        if by_points.bin in order and by_box.bin in order:
+            steps.append(abs(order[by_points.bin] - order[by_box.bin]))
+    assert len(steps) >= 0.9 * len(utk)
+    assert np.mean(np.array(steps) <= 1) >= 0.85, sorted(steps)
+
+
+@pytest.mark.realdata
+def test_masked_crops_whose_points_fail_get_a_box_tone(voc_sample, tmp_path):
+    from pipeline.ingest import IngestConfig, ingest_source
+    from pipeline.sources import load_catalog
+
+    catalog = load_catalog(Path(__file__).resolve().parents[1] / "datasets" / "sources.yaml")
+    faces, _ = ingest_source(
+        catalog["kaggle_face_mask_detection"], voc_sample, IngestConfig(workers=2), tmp_path
+    )
+    big = faces[faces[["width", "height"]].min(axis=1) >= 32]
+    out, _ = add_landmarks(big, LandmarksConfig(workers=2))
+    no_points = out["landmark_error"].notna()
+    assert no_points.sum() >= 50  # most masked crops: the 68 points do not fit
+    assert (out.loc[no_points, "skin_tone_method"] == "box").all()
+    assert (out.loc[~no_points, "skin_tone_method"] == "landmarks").all()
+    assert (out["skin_tone_bin"] != "unknown").mean() >= 0.85
 
 
 @pytest.mark.realdata
@@ -204,8 +239,12 @@ def test_the_datasheet_states_sources_stage_counts_composition_and_findings():
     lost = new_rejected([{"id": f"r{i}", "label": "no_mask", "reason": "min_size"} for i in range(4)])
     survival = label_survival(kept, lost)
     counts["filter"] = {"rows_in": 30, "rows_out": 26, **survival, "label_skew_warning": "filter: skewed"}
-    manifest = tones.assign(source="demo")
+    # skin tone: 8 of the 12 mask faces placed by landmarks, 4 by the box; no_mask unknown
+    method = [("landmarks" if k < 8 else "box") if i % 2 == 0 else None for k in range(12) for i in range(2)]
+    bins = tones["skin_tone_bin"].where(tones["label"] == "mask", "unknown")
+    manifest = tones.assign(source="demo", skin_tone_method=method, skin_tone_bin=bins)
     sheet = render_datasheet([source], counts, manifest, report)
+    assert "| mask | 12 | 8 | 4 | 0% |" in sheet and "| no_mask | 12 | 0 | 0 | 100% |" in sheet
     assert "| ingest | 30 | 26 | decode_error 4 |" in sheet
     # per-label survival: 16 of 16 mask kept, 10 of 14 no_mask; the stage's skew is a known bias
     assert "| filter | 100% of 16 | 71% of 14 | - |" in sheet

@@ -85,8 +85,9 @@ def test_noise_and_flat_images_record_an_unstable_fit(tmp_path, rng):
     assert rejected.empty and len(out) == 2  # kept: they can still be classified
     assert out["landmark_error"].str.startswith("unstable_fit(shift=").all()
     assert out["landmarks"].isna().all() and (out["landmark_shift"] > 0.1).all()
-    assert (out["skin_tone_bin"] == "unknown").all()
-    assert out["skin_tone_error"].str.startswith("no_landmarks(unstable_fit(").all()
+    # the box placement is tried, and finds no skin in noise and no colour in grey
+    assert (out["skin_tone_bin"] == "unknown").all() and (out["skin_tone_method"] == "box").all()
+    assert list(out["skin_tone_error"]) == ["no_skin_coloured_patch", "no_chroma(greyscale image)"]
 
 
 def test_implausible_geometry_is_named():
