@@ -247,7 +247,8 @@ def rejection_report(kept: pd.DataFrame, rejected: pd.DataFrame, examples: int =
 
 
 # A stage whose rejected share differs between two labels by more than this (and both have at
-# least SKEW_MIN_ROWS rows) says so: the dataset it leaves is skewed by the stage, not the source.
+# least SKEW_MIN_ROWS rows) says so: the dataset it leaves is skewed by the stage, not the
+# source. The default of the `max_label_skew` param.
 MAX_LABEL_SKEW = 0.10
 SKEW_MIN_ROWS = 20
 

@@ -17,6 +17,7 @@ from pipeline.config import parse, setting
 from pipeline.errors import MasksetError, ParamsError
 from pipeline.fiftyone_db import InspectConfig, use_database
 from pipeline.manifest import (
+    MAX_LABEL_SKEW,
     label_skew_warning,
     label_survival,
     read_manifest,
@@ -79,6 +80,19 @@ def project(params: dict[str, Any] | None = None) -> Project:
                 f"`models[{i}]` is {name!r}, which train.models does not define: {sorted(defined)}"
             )
     return top
+
+
+@dataclass(frozen=True)
+class Accounting:
+    """The top-level `max_label_skew`: a data stage whose rejected share differs between two
+    labels by more than this warns (pipeline/manifest.py's label_skew_warning)."""
+
+    max_label_skew: float = setting(MAX_LABEL_SKEW, gt=0, le=1)
+
+
+def accounting(params: dict[str, Any] | None = None) -> Accounting:
+    params = load_params() if params is None else params
+    return parse(Accounting, {k: params[k] for k in ("max_label_skew",) if k in params}, "")
 
 
 def summary(stage: str, n_in: int, kept: pd.DataFrame, rejected: pd.DataFrame) -> None:
@@ -175,6 +189,7 @@ def write_counts(
     kept: pd.DataFrame,
     rejected: pd.DataFrame,
     report: dict | None = None,
+    max_label_skew: float = MAX_LABEL_SKEW,
 ) -> None:
     """Two files a stage: reports/counts/<stage>.json, the three numbers `dvc metrics show`
     and `dvc exp show` list (rows in, out, rejected), so those views fit a terminal; and
@@ -183,7 +198,7 @@ def write_counts(
     counts = {"rows_in": n_in, "rows_out": len(kept), "rejected": len(rejected)}
     write_json(counts, counts_of(stage))
     survival = label_survival(kept, rejected)
-    warning = label_skew_warning(stage, survival)
+    warning = label_skew_warning(stage, survival, max_label_skew)
     detail = {
         **counts,
         "rejected_by_reason": reason_counts(rejected),
@@ -204,11 +219,12 @@ def write_stage_outputs(
     kept: pd.DataFrame,
     rejected: pd.DataFrame,
     report: dict | None = None,
+    max_label_skew: float = MAX_LABEL_SKEW,
 ) -> None:
     """The manifest and the rejections replace `out_dir` as a whole, then the counts."""
     with atomic_dir(out_dir) as staging:
         write_tables(staging, kept, rejected)
-    write_counts(stage, n_in, kept, rejected, report)
+    write_counts(stage, n_in, kept, rejected, report, max_label_skew)
 
 
 def transform(
@@ -219,9 +235,10 @@ def transform(
 ) -> None:
     """The whole of a manifest-in, manifest-out stage: params -> step -> outputs, reading the
     previous data stage's manifest and writing datasets/<stage>/."""
-    config = parse(config_cls, section(stage), stage)
+    params = load_params()
+    config, limit = parse(config_cls, section(stage, params), stage), accounting(params).max_label_skew
     df = read_manifest(manifest_of(previous_stage(stage)))
     nothing_reached(stage, df)
     kept, rejected = step(df, config)
     extra = None if report is None else report(kept, rejected, config)
-    write_stage_outputs(stage, stage_dir(stage), len(df), kept, rejected, extra)
+    write_stage_outputs(stage, stage_dir(stage), len(df), kept, rejected, extra, limit)

@@ -11,7 +11,7 @@ from pipeline.errors import SourceError
 from pipeline.ingest import IngestConfig, ingest_source, join_copies
 from pipeline.manifest import new_rejected
 from pipeline.sources import data_root, get_source, load_catalog
-from stages.common import load_params, project, run, section, write_counts, write_tables
+from stages.common import accounting, load_params, project, run, section, write_counts, write_tables
 from stages.paths import CATALOG_FILE, CORRECTIONS_FILE, raw_dir, stage_dir
 
 OUT = stage_dir("ingest")
@@ -20,6 +20,7 @@ OUT = stage_dir("ingest")
 def main() -> None:
     params = load_params()
     config = parse(IngestConfig, section("ingest", params), "ingest")
+    limit = accounting(params).max_label_skew
     catalog = load_catalog(CATALOG_FILE)
     keys = project(params).sources
     for key in keys:
@@ -43,7 +44,7 @@ def main() -> None:
             print(f"ingest: {len(stale)} correction(s) in {CORRECTIONS_FILE} match no face, e.g. {stale[:3]}")
         rejected = pd.concat([rejected, new_rejected(excluded)], ignore_index=True)
         write_tables(staging, kept, rejected)
-    write_counts("ingest", n_in, kept, rejected)
+    write_counts("ingest", n_in, kept, rejected, max_label_skew=limit)
 
 
 if __name__ == "__main__":

@@ -5,14 +5,25 @@ from pipeline.config import parse
 from pipeline.errors import InvariantError
 from pipeline.manifest import read_manifest
 from pipeline.split import SplitConfig, link_imagefolder, split
-from stages.common import known_sources, nothing_reached, run, section, write_counts, write_tables
+from stages.common import (
+    accounting,
+    known_sources,
+    load_params,
+    nothing_reached,
+    run,
+    section,
+    write_counts,
+    write_tables,
+)
 from stages.paths import manifest_of, stage_dir
 
 OUT = stage_dir("split")
 
 
 def main() -> None:
-    config = parse(SplitConfig, section("split"), "split")
+    params = load_params()
+    config = parse(SplitConfig, section("split", params), "split")
+    limit = accounting(params).max_label_skew
     df = read_manifest(manifest_of("synthesize"))
     if not nothing_reached("split", df):
         known_sources("split.holdout.sources", config.holdout.sources, df, "synthesize")
@@ -23,7 +34,7 @@ def main() -> None:
     with atomic_dir(OUT) as staging:
         link_imagefolder(kept, staging / "imagefolder")
         write_tables(staging, kept, rejected)
-    write_counts("split", len(df), kept, rejected, report)
+    write_counts("split", len(df), kept, rejected, report, limit)
 
 
 if __name__ == "__main__":

@@ -74,6 +74,7 @@ CASES = [
     ("landmarks.workers", 0, ["landmarks"], "landmarks.workers"),
     ("dedup.verify_ncc", 1.5, ["dedup"], "dedup.verify_ncc"),
     ("sources", "demo", ["ingest"], "`sources`"),
+    ("max_label_skew", 2, ["filter"], "`max_label_skew` must be <= 1"),
     ("sources", ["demo", "demo"], ["ingest"], "`sources` lists a value twice"),
     ("sources", ["nosuch"], ["ingest"], "nosuch"),
     ("models", ["nosuch"], ["audit"], "`models[0]`"),

@@ -169,3 +169,25 @@ def test_per_label_survival_and_the_warning_when_a_stage_skews_the_labels():
         kept, new_rejected([*lost[:63], {"id": "z", "label": "incorrect_mask", "reason": "blur"}])
     )
     assert set(few["by_label"]) == {"mask", "no_mask", "incorrect_mask"} and few["label_skew"] is None
+
+
+@pytest.mark.parametrize(("limit", "warns"), [(0.1, True), (0.9, False)])
+def test_max_label_skew_decides_whether_a_stage_warns(tmp_path, monkeypatch, capsys, limit, warns):
+    import json
+
+    from pipeline.manifest import new_rejected
+    from stages.common import accounting, write_counts
+
+    monkeypatch.chdir(tmp_path)
+    limit = accounting({"max_label_skew": limit}).max_label_skew
+    kept = new_manifest(
+        [{"id": f"m{i}", "label": "mask"} for i in range(37)] + [{"id": "n", "label": "no_mask"}]
+    )
+    lost = [{"id": f"l{i}", "label": "mask", "reason": "blur"} for i in range(3)]
+    lost += [
+        {"id": f"ln{i}", "label": "no_mask", "reason": "min_size"} for i in range(19)
+    ]  # 95% against 7.5%
+    write_counts("filter", 60, kept, new_rejected(lost), max_label_skew=limit)
+    report = json.loads((tmp_path / "reports" / "filter.json").read_text())
+    assert (report["label_skew_warning"] is not None) == warns
+    assert ("warning: filter: rejected 95% of no_mask" in capsys.readouterr().err) == warns
