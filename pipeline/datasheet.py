@@ -27,8 +27,10 @@ models and preprocessing; studying dataset bias and shortcut learning.
 about a person; surveillance; inferring ethnicity, gender or age (the attributes here are
 estimates or source annotations kept only to measure balance); deploying a model without
 evaluating it on faces from the population it will see (the warnings above say where this
-data is thin); any use the sources' licences exclude (several are non-commercial only).
+data is thin); {licence_limits}
 """
+# words of a licence statement that restrict use to non-commercial research
+NON_COMMERCIAL = ("non-commercial", "noncommercial", "-nc", "research use", "research only")
 
 
 def cell(value: object) -> str:
@@ -42,6 +44,63 @@ def _table(rows: Sequence[Sequence[object]], header: list[str]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(cell(c) for c in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def _licence_limits(sources: list[Source]) -> str:
+    """The Uses section's licence clause, from this build's sources' own statements."""
+    limited = [s.key for s in sources if any(w in s.licence.lower() for w in NON_COMMERCIAL)]
+    if limited:
+        named = ", ".join(limited)
+        return f"any use the sources' licences exclude ({named}: non-commercial or research use only)."
+    return "any use the sources' licences exclude (see the table of sources above)."
+
+
+def _size_rows(manifest: pd.DataFrame) -> list[list[object]]:
+    """Per label, the shorter side of the photographed faces (synthetic ones repeat their
+    parent's): small faces are what filters reject and what models see worst."""
+    if not {"width", "height"} <= set(manifest):
+        return []
+    real = manifest[~manifest["synthetic"].fillna(False).astype(bool)]
+    side = real[["width", "height"]].min(axis=1)
+    rows = []
+    for label in LABELS:
+        of = side[real["label"] == label].dropna()
+        if len(of):
+            p10, p50, p90 = (int(v) for v in of.quantile([0.1, 0.5, 0.9]))
+            rows.append([label, len(of), p10, p50, p90])
+    return rows
+
+
+def _processing(sources: list[Source], synthetic: int) -> str:
+    """What the pipeline did to this build's faces, naming only the steps that applied."""
+    modes = {part.faces for s in sources for part in s.parts}
+    crops = [
+        text
+        for mode, text in (
+            ("boxes", "cropped from the sources' annotated boxes, with a margin"),
+            ("detect", "found in whole photos by dlib's face detector"),
+            ("crops", "taken as the sources ship them (one face per image)"),
+        )
+        if mode in modes
+    ]
+    steps = [
+        f"Faces were {', or '.join(crops)}.",
+        "Exact and near duplicates were clustered and one face of each kept; anomalies (tiny,"
+        " blurred, near-black, odd sizes) were filtered.",
+    ]
+    if synthetic:
+        steps.append(
+            f"{synthetic} masks were synthesized from 68 landmarks, with a QA check on every render."
+        )
+    groups = ["one photo", "a duplicate cluster"]
+    if any(part.group == "folder" for s in sources for part in s.parts):
+        groups.append("one person's folder")
+    if synthetic:
+        groups.append("a synthetic face and its parent")
+    steps.append(
+        f"The split keeps every group ({', '.join(groups)}) in one split, and checks that nothing crosses."
+    )
+    return " ".join(steps)
 
 
 def _tone_rows(manifest: pd.DataFrame) -> list[list[object]]:
@@ -109,7 +168,15 @@ def render_datasheet(
         "\n".join(f"- {cell(w)}" for w in [*skews, *audit_report["warnings"]])
         or "- none at the audit's thresholds"
     )
-    tone_rows = _tone_rows(manifest)
+    tone_rows, size_rows = _tone_rows(manifest), _size_rows(manifest)
+    photos = counts.get("ingest", {}).get("photos", {})
+    real = manifest[~synthetic]
+    shown = real[["source", "origin"]].drop_duplicates() if "origin" in real else real.iloc[:0]
+    photo_line = f"They show {len(shown)} photo{'' if len(shown) == 1 else 's'}"
+    if photos:
+        photo_line += (
+            f" (ingest read {photos['in']} photos, of which {photos['with_faces']} gave at least one face)"
+        )
     associations = [
         [column, a["origin"], "-" if a["cramers_v"] is None else f"{a['cramers_v']:.2f}"]
         for column, a in audit_report["attributes"].items()
@@ -124,6 +191,11 @@ Built by maskset's `dvc repro`; every number below comes from the pipeline's own
 {len(manifest)} face images, each a crop of one face, labelled `mask`, `no_mask` or
 `incorrect_mask`; {int(synthetic.sum())} of them carry synthetic masks drawn on real
 unmasked faces (`synthetic`, with their `parent_id`), the rest are photographs.
+{photo_line}.
+
+Shorter side of the photographed faces, in pixels:
+
+{_table(size_rows, ["label", "faces", "10th percentile", "median", "90th percentile"])}
 
 {_table(split_rows, ["split", *LABELS])}
 
@@ -145,11 +217,7 @@ stage is listed under Known biases):
 
 {_table(survival_rows, ["stage", *LABELS])}
 
-Faces are cropped from annotated boxes (or found by dlib's detector) with a margin; exact and
-near duplicates are clustered and one face of each kept; anomalies (tiny, blurred, near-black,
-odd sizes) are filtered; masks are synthesized from 68 landmarks with a QA check on every
-render; the split keeps every group (one photo, one person's folder, a duplicate cluster, a
-synthetic face and its parent) in one split, and checks that nothing crosses.
+{_processing(sources, int(synthetic.sum()))}
 
 ## Known biases (audit)
 
@@ -170,7 +238,7 @@ above Black faces with an AUC of about 0.77, and light faces in shadow read dark
 White face in five lands in `brown` or `dark`); the box region gives the landmarks' bin or
 the next one for 85-97% of faces. Read per-tone numbers as indicative, not as measurements.
 
-{USES}
+{USES.format(licence_limits=_licence_limits(sources))}
 ## Maintenance
 
 Reviews of single faces go in `datasets/corrections.yaml` (`maskset corrections` writes it

@@ -192,3 +192,10 @@ def join_copies(manifest: pd.DataFrame) -> pd.DataFrame:
     ships maksssksksss410.png and 428.png byte-identical, annotated twice), within a source
     or across sources, so crops of the copies cannot straddle a split."""
     return manifest.assign(group=merge_groups(manifest["group"], manifest["origin_sha256"]))
+
+
+def photo_counts(kept: pd.DataFrame, rejected: pd.DataFrame) -> dict[str, int]:
+    """How many source photos ingest read, and how many gave at least one face: the
+    datasheet's photos in and out."""
+    seen = pd.concat([kept[["source", "origin"]], rejected[["source", "origin"]]]).drop_duplicates()
+    return {"in": len(seen), "with_faces": len(kept[["source", "origin"]].drop_duplicates())}

@@ -8,7 +8,7 @@ from pipeline.atomic import atomic_dir
 from pipeline.config import parse
 from pipeline.corrections import apply_corrections, load_corrections
 from pipeline.errors import SourceError
-from pipeline.ingest import IngestConfig, ingest_source, join_copies
+from pipeline.ingest import IngestConfig, ingest_source, join_copies, photo_counts
 from pipeline.manifest import new_rejected
 from pipeline.sources import data_root, get_source, load_catalog
 from stages.common import accounting, load_params, project, run, section, write_counts, write_tables
@@ -44,7 +44,7 @@ def main() -> None:
             print(f"ingest: {len(stale)} correction(s) in {CORRECTIONS_FILE} match no face, e.g. {stale[:3]}")
         rejected = pd.concat([rejected, new_rejected(excluded)], ignore_index=True)
         write_tables(staging, kept, rejected)
-    write_counts("ingest", n_in, kept, rejected, max_label_skew=limit)
+    write_counts("ingest", n_in, kept, rejected, {"photos": photo_counts(kept, rejected)}, limit)
 
 
 if __name__ == "__main__":

@@ -242,9 +242,29 @@ def test_the_datasheet_states_sources_stage_counts_composition_and_findings():
     # skin tone: 8 of the 12 mask faces placed by landmarks, 4 by the box; no_mask unknown
     method = [("landmarks" if k < 8 else "box") if i % 2 == 0 else None for k in range(12) for i in range(2)]
     bins = tones["skin_tone_bin"].where(tones["label"] == "mask", "unknown")
-    manifest = tones.assign(source="demo", skin_tone_method=method, skin_tone_bin=bins)
+    # two photos of 12 faces each (the real ones: 12 no_mask faces of 20..130 px), ingest read 3
+    sizes = [{"width": 20 + 10 * k, "height": 200} for k in range(12) for _ in range(2)]
+    manifest = tones.assign(
+        source="demo",
+        skin_tone_method=method,
+        skin_tone_bin=bins,
+        origin=["a.png", "b.png"] * 12,
+        width=[s["width"] for s in sizes],
+        height=[s["height"] for s in sizes],
+    )
+    counts["ingest"]["photos"] = {"in": 3, "with_faces": 2}
     sheet = render_datasheet([source], counts, manifest, report)
     assert "| mask | 12 | 8 | 4 | 0% |" in sheet and "| no_mask | 12 | 0 | 0 | 100% |" in sheet
+    assert "They show 1 photo (ingest read 3 photos, of which 2 gave at least one face)" in sheet
+    assert "| no_mask | 12 | 31 | 75 | 119 |" in sheet  # shorter side: 10th percentile, median, 90th
+    # only what applies: the demo ships crops, 12 synthetic faces, LFW's research-use licence
+    assert "taken as the sources ship them" in sheet and "annotated boxes" not in sheet
+    assert "12 masks were synthesized" in sheet and "one person's folder" not in sheet
+    assert "(demo: non-commercial or research use only)" in sheet
+    cc0 = load_catalog(ROOT / "datasets" / "sources.yaml")["kaggle_face_mask_detection"]
+    real_only = render_datasheet([cc0], counts, manifest.assign(synthetic=False), report)
+    assert "annotated boxes" in real_only and "synthesized" not in real_only
+    assert "see the table of sources above" in real_only and "research use only" not in real_only
     assert "| ingest | 30 | 26 | decode_error 4 |" in sheet
     # per-label survival: 16 of 16 mask kept, 10 of 14 no_mask; the stage's skew is a known bias
     assert "| filter | 100% of 16 | 71% of 14 | - |" in sheet
