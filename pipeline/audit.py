@@ -61,7 +61,13 @@ def attribute_frame(tones: pd.DataFrame) -> pd.DataFrame:
     frame = tones[["id", "split", "label"]].copy()
     for column in ATTRIBUTES:
         if column == "age_band":
-            frame[column] = tones["age"].map(age_band) if "age" in tones else "unknown"
+            # a source's own band where it gives one (FairFace's ranges do not fit AGE_BANDS),
+            # else AGE_BANDS of the annotated age
+            derived = (
+                tones["age"].map(age_band) if "age" in tones else pd.Series("unknown", index=tones.index)
+            )
+            given = tones["age_band"] if "age_band" in tones else pd.Series(None, index=tones.index)
+            frame[column] = given.where(given.notna() & given.ne(""), derived)
         elif column in tones:
             frame[column] = tones[column].map(lambda v: "unknown" if v is None or pd.isna(v) else str(v))
         else:

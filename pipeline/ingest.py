@@ -156,7 +156,6 @@ def process_unit(
                     "wear": source.wear(cand.label_raw),
                     "group": unit.group,
                     "synthetic": source.synthetic,
-                    **(source.attributes.of(unit.origin) if source.attributes else {}),
                 }
             )
     return rows, rejected
@@ -182,8 +181,12 @@ def ingest_source(
         rejected=[r["id"] for r in rejected if r["id"] in candidates],
         created=[r["id"] for r in rejected if r["id"] not in candidates],
     )
+    # annotations are joined here, once, so a label table is read once, not sent to each worker
+    table = source.attributes.load(root) if source.attributes else {}
     for r in rows:
         del r["candidate"]
+        if source.attributes:
+            r.update(source.attributes.of(r["origin"], table))
     return new_manifest(rows), new_rejected(rejected)
 
 

@@ -77,6 +77,7 @@ SCHEMA = pa.schema(
         ("skin_tone_method", pa.string()),  # landmarks | box: where its skin patches were placed
         ("gender", pa.string()),
         ("age", pa.int16()),
+        ("age_band", pa.string()),  # where a source annotates ages as ranges (FairFace: 20-29)
         ("race", pa.string()),
         ("split", pa.string()),
         ("repeats", pa.int32()),  # train rows under balance: oversample: times each is drawn

@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Literal
 
+import pandas as pd
 import yaml
 
 from pipeline.config import parse
@@ -46,47 +47,89 @@ class Part:
 
 
 ATTRIBUTE_GROUPS = ("age", "gender", "race")
+# what a label table may annotate: also an age band, where a source gives ages as ranges
+TABLE_ATTRIBUTES = ("age", "age_band", "gender", "race")
 
 
 @dataclass(frozen=True)
 class Attributes:
-    """Annotations a source's file names carry, e.g. UTKFace's `<age>_<gender>_<race>_...`:
-    `pattern` is a regular expression searched in the file name, with named groups among
-    ATTRIBUTE_GROUPS; `values` turns a group's raw codes into names (gender: {"0": male})."""
+    """Annotations a source has for each face, in one of two forms. `pattern`: a regular
+    expression searched in the file name, with named groups among ATTRIBUTE_GROUPS (UTKFace's
+    `<age>_<gender>_<race>_...`). `table`: label tables (CSV, under the source's root) with one
+    row per image; `columns` maps `file` (the image's path under the root, as ingest's
+    `origin`) and TABLE_ATTRIBUTES to the table's column names (FairFace's
+    fairface_label_*.csv). `values` turns raw codes into names (gender: {"0": male})."""
 
-    pattern: str
+    pattern: str = ""
+    table: tuple[str, ...] = ()
+    columns: dict[str, str] = field(default_factory=dict, hash=False)
     values: dict[str, dict[str, str]] = field(default_factory=dict, hash=False)
 
     def __post_init__(self) -> None:
-        try:
-            groups = set(re.compile(self.pattern).groupindex)
-        except re.error as exc:
-            raise ValueError(f"pattern is not a regular expression: {exc}") from exc
-        if not groups or not groups <= set(ATTRIBUTE_GROUPS):
-            raise ValueError(f"pattern must name groups among {ATTRIBUTE_GROUPS}, got {sorted(groups)}")
-        if not set(self.values) <= groups - {"age"}:
+        if bool(self.pattern) == bool(self.table):
+            raise ValueError("give either pattern (file names) or table (label tables), not both or neither")
+        if self.table:
+            names = set(self.columns) - {"file"}
+            if "file" not in self.columns or not names or not names <= set(TABLE_ATTRIBUTES):
+                raise ValueError(
+                    f"columns must map file and some of {TABLE_ATTRIBUTES}, got {sorted(self.columns)}"
+                )
+        else:
+            try:
+                names = set(re.compile(self.pattern).groupindex)
+            except re.error as exc:
+                raise ValueError(f"pattern is not a regular expression: {exc}") from exc
+            if not names or not names <= set(ATTRIBUTE_GROUPS):
+                raise ValueError(f"pattern must name groups among {ATTRIBUTE_GROUPS}, got {sorted(names)}")
+        if not set(self.values) <= names - {"age"}:
             raise ValueError(
-                f"values may only name the pattern's groups (not age), got {sorted(self.values)}"
+                f"values may only name the annotated fields (not age), got {sorted(self.values)}"
             )
 
-    def of(self, origin: str) -> dict:
-        """The manifest's gender / age / race of one file; none for a name the pattern misses
-        (UTKFace has a few) or a code `values` does not list."""
-        found = re.search(self.pattern, Path(origin).name)
-        if found is None:
-            return {}
+    def _named(self, raw: dict[str, str | None]) -> dict:
+        """Raw annotations as manifest values: ages as numbers, codes through `values`; a
+        missing field or a code `values` does not list is left out, never guessed."""
         out: dict = {}
-        for group, raw in found.groupdict().items():
-            if raw is None:
+        for name, value in raw.items():
+            if value is None or value == "":
                 continue
-            if group == "age":
-                out["age"] = int(raw)
-            elif group in self.values:
-                if raw in self.values[group]:
-                    out[group] = self.values[group][raw]
+            if name == "age":
+                if value.isdigit():
+                    out["age"] = int(value)
+            elif name in self.values:
+                if value in self.values[name]:
+                    out[name] = self.values[name][value]
             else:
-                out[group] = raw
+                out[name] = value
         return out
+
+    def load(self, root: Path) -> dict[str, dict]:
+        """Table form: origin -> its annotations, from every table; {} for the pattern form."""
+        found: dict[str, dict] = {}
+        for name in self.table:
+            path = Path(root) / name
+            try:
+                frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+            except (OSError, ValueError) as exc:  # pandas' parser errors are ValueErrors
+                raise SourceError(f"the attributes table {path} cannot be read: {exc}") from None
+            missing = sorted(set(self.columns.values()) - set(frame.columns))
+            if missing:
+                raise SourceError(
+                    f"the attributes table {path} has no column(s) {missing}: {list(frame.columns)}"
+                )
+            fields = {k: c for k, c in self.columns.items() if k != "file"}
+            for record in frame.to_dict("records"):
+                origin = PurePosixPath(record[self.columns["file"]]).as_posix()
+                found[origin] = self._named({k: record[c] for k, c in fields.items()})
+        return found
+
+    def of(self, origin: str, table: dict[str, dict] | None = None) -> dict:
+        """The manifest's annotations of one file: from its name, or its row of the loaded
+        `table`; none for a name the pattern misses (UTKFace has a few) or a file no table lists."""
+        if self.table:
+            return dict((table or {}).get(PurePosixPath(origin).as_posix(), {}))
+        found = re.search(self.pattern, Path(origin).name)
+        return {} if found is None else self._named(found.groupdict())
 
 
 @dataclass(frozen=True)
@@ -103,7 +146,7 @@ class Source:
     not_faces: frozenset[str] = frozenset()  # annotation classes that box objects, not faces
     synthetic: bool = False  # the masks (or whole faces) were generated, not photographed
     group_namespace: str = ""  # sources sharing photos share one; defaults to the key
-    attributes: Attributes | None = None  # annotations in the file names (gender, age, race)
+    attributes: Attributes | None = None  # annotations per face (file names or label tables)
 
     def map_label(self, raw: str) -> str | None:
         """The canonical label of a raw one, or None when the catalog does not know it.

@@ -351,3 +351,72 @@ def test_a_utkface_source_gives_annotated_per_race_metrics_in_the_audit(tmp_path
     assert per_race["black"]["n"] == int(wrong.sum()) and per_race["white"]["n"] == int(
         (faces["race"] == "white").sum()
     )
+
+
+def _fairface_like(tmp_path, files, rows: list[str]) -> Path:
+    """FairFace's download layout: train/ and val/ image folders beside its label tables."""
+    import shutil
+
+    root = tmp_path / "raw"
+    for i, f in enumerate(files):
+        (root / ("train" if i % 4 else "val")).mkdir(parents=True, exist_ok=True)
+        shutil.copy(f, root / ("train" if i % 4 else "val") / f"{i}.jpg")
+    train = [r for r in rows if r.startswith("train/")]
+    val = [r for r in rows if r.startswith("val/")]
+    header = "file,age,gender,race,service_test\n"
+    (root / "fairface_label_train.csv").write_text(header + "".join(f"{r}\n" for r in train))
+    (root / "fairface_label_val.csv").write_text(header + "".join(f"{r}\n" for r in val))
+    return root
+
+
+@pytest.mark.realdata
+def test_a_fairface_source_gives_annotated_age_bands_and_races_in_the_audit(tmp_path, monkeypatch):
+    """The catalog's fairface entry on real faces laid out as its download is: the label
+    tables' race, gender and age range reach the manifest, and the audit reports them."""
+    from pipeline.ingest import IngestConfig, ingest_source
+    from pipeline.sources import load_catalog
+    from tests.conftest import ROOT, SHARED, _require
+
+    files = sorted(_require(SHARED / "utkface-600").glob("*.jpg"))[:40]
+    races = ["White", "Black", "East Asian", "Indian", "Latino_Hispanic", "Middle Eastern", "Southeast Asian"]
+    bands = ["0-2", "3-9", "20-29", "40-49", "more than 70"]
+    rows = [
+        f"{'train' if i % 4 else 'val'}/{i}.jpg,{bands[i % 5]},{['Female', 'Male'][i % 2]},{races[i % 7]},1"
+        for i in range(len(files) - 1)  # the last image is in no table
+    ]
+    rows[0] = rows[0].replace("Female", "Unknown")  # a code the catalog does not list
+    root = _fairface_like(tmp_path, files, rows)
+    monkeypatch.chdir(tmp_path)
+    source = load_catalog(ROOT / "datasets" / "sources.yaml")["fairface"]
+    faces, rejected = ingest_source(source, root, IngestConfig(workers=2), tmp_path / "faces")
+    assert rejected.empty and len(faces) == len(files)
+    by = faces.set_index("origin")
+    assert by.loc["train/1.jpg", ["age_band", "gender", "race"]].tolist() == ["3-9", "male", "black"]
+    assert by.loc["train/9.jpg", "age_band"] == "70+" and pd.isna(by.loc["train/9.jpg", "age"])
+    assert pd.isna(by.loc["val/0.jpg", "gender"]) and by.loc["val/0.jpg", "race"] == "white"  # not guessed
+    last = f"{'train' if (len(files) - 1) % 4 else 'val'}/{len(files) - 1}.jpg"
+    assert by.loc[last, ["age_band", "gender", "race"]].isna().all()  # in no table: unannotated
+    faces["split"] = "test"
+    report, _ = audit(faces, {}, AuditConfig())
+    bands_seen = report["attributes"]["age_band"]["by_label"]["no_mask"]
+    assert report["attributes"]["age_band"]["origin"] == "annotation"
+    assert bands_seen["70+"] == sum(1 for i in range(len(files) - 1) if i % 5 == 4)
+    assert bands_seen["unknown"] == 1
+    assert set(report["attributes"]["race"]["by_label"]["no_mask"]) >= {"latino_hispanic", "east_asian"}
+
+
+def test_a_label_table_without_a_named_column_is_one_clear_error(tmp_path):
+    from pipeline.errors import SourceError
+    from pipeline.sources import load_catalog
+    from tests.conftest import ROOT
+
+    (tmp_path / "fairface_label_train.csv").write_text("file,age,sex\ntrain/1.jpg,3-9,Male\n")
+    (tmp_path / "fairface_label_val.csv").write_text("file,age,gender,race\n")
+    attributes = load_catalog(ROOT / "datasets" / "sources.yaml")["fairface"].attributes
+    with pytest.raises(
+        SourceError, match=r"fairface_label_train.csv has no column\(s\) \['gender', 'race'\]"
+    ):
+        attributes.load(tmp_path)
+    (tmp_path / "fairface_label_train.csv").unlink()
+    with pytest.raises(SourceError, match=r"fairface_label_train\.csv cannot be read"):
+        attributes.load(tmp_path)

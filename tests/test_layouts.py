@@ -276,6 +276,9 @@ def test_catalog_parts_are_validated(part, message):
         ({"pattern": "(?P<age>\\d+"}, "not a regular expression"),
         ({"pattern": "^(?P<height>\\d+)_"}, "groups among"),
         ({"pattern": "^(?P<age>\\d+)_", "values": {"race": {"0": "white"}}}, "values may only name"),
+        ({"pattern": "^(?P<age>\\d+)_", "table": ["labels.csv"]}, "either pattern"),
+        ({"table": ["labels.csv"], "columns": {"race": "race"}}, "columns must map file"),
+        ({"table": ["labels.csv"], "columns": {"file": "f", "height": "h"}}, "columns must map file"),
     ],
 )
 def test_a_bad_attributes_entry_names_the_source_and_key(attributes, message):
