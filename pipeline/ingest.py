@@ -29,7 +29,9 @@ STAGE = "ingest"
 @dataclass(frozen=True)
 class IngestConfig:
     margin: float = setting(0.1, ge=0, le=1)
-    min_face: int = setting(20, ge=1)
+    # off by default: the size policy is filter.min_size's alone, so two thresholds cannot
+    # compound; a pre-cut for sources with many tiny boxes, whose rejections count per label
+    min_face: int = setting(1, ge=1)
     max_pixels: int = setting(50_000_000, ge=1)
     detector: Detector = "hog"
     detector_upsample: int = setting(1, ge=0, le=4)

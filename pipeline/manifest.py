@@ -292,6 +292,6 @@ def label_skew_warning(stage: str, survival: dict, max_gap: float = MAX_LABEL_SK
     )
     return (
         f"{stage}: rejected {most['rejected_share']:.0%} of {skew['most_rejected']} rows but "
-        f"{least['rejected_share']:.0%} of {skew['least_rejected']} ({skew['gap'] * 100:.0f} points, "
-        f"more than {max_gap * 100:.0f}); {skew['most_rejected']} lost to {reasons}"
+        f"{least['rejected_share']:.0%} of {skew['least_rejected']} ({round(skew['gap'] * 100, 1):g} points, "
+        f"more than {round(max_gap * 100, 1):g}); {skew['most_rejected']} lost to {reasons}"
     )
