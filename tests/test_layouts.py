@@ -110,7 +110,9 @@ def test_every_box_is_a_crop_or_a_rejection_with_the_same_reason_in_every_format
     write(root, "a.png", [(raw, b) for raw, b, _ in BOXES])
     write(root, "gone.png", [("face_no_mask", [10, 10, 60, 60])])  # annotated, never shipped
     write_image(root / "images" / "nobody.png", photo)  # shipped, never annotated
-    kept, rejected = ingest_source(box_source(layout), root, IngestConfig(workers=1), tmp_path / "f")
+    # min_face set, as a user pre-cutting tiny boxes would: the 7 px box is then tiny_box in every format
+    config = IngestConfig(workers=1, min_face=20)
+    kept, rejected = ingest_source(box_source(layout), root, config, tmp_path / "f")
 
     expected = Counter(reason for _, _, reason in BOXES if reason)
     expected.update(["missing_image", "no_annotation"])
