@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from math import ceil
 from typing import Literal, cast
 
 import pandas as pd
@@ -38,6 +39,11 @@ class Augment:
     saturation: float = setting(0.0, ge=0, le=1)
     resized_crop: float = setting(0.0, ge=0, le=1)  # the smallest share of the face a crop keeps
     noise: float = setting(0.0, ge=0, le=128)  # Gaussian pixel noise, sigma in 0-255 units
+    # the domain gap to crowd and web photos: small faces, soft focus, heavy compression
+    downscale: float = setting(0.0, ge=0, lt=1)  # resolution jitter: shrink to this share, at least
+    blur: float = setting(0.0, ge=0, le=10)  # Gaussian blur, sigma up to this many pixels
+    jpeg: int = setting(0, ge=0, le=100)  # JPEG re-encoding at a quality from this to 100; 0 = off
+    probability: float = setting(0.5, ge=0, le=1)  # of applying each of downscale, blur, jpeg
 
 
 @dataclass(frozen=True)
@@ -89,6 +95,22 @@ class TrainConfig:
             raise ValueError(f"head_epochs ({self.head_epochs}) must not exceed epochs ({self.epochs})")
 
 
+class Downscale(nn.Module):
+    """Shrink to a random share in [smallest, 1] and back: a face seen with fewer pixels,
+    as crowd photos give (RandomResizedCrop changes framing, not resolution)."""
+
+    def __init__(self, smallest: float) -> None:
+        super().__init__()
+        self.smallest = smallest
+
+    def forward(self, img: torch.Tensor) -> torch.Tensor:
+        size = img.shape[-2:]
+        share = self.smallest + (1 - self.smallest) * float(torch.rand(()))
+        small = [max(4, round(side * share)) for side in size]
+        down = v2.functional.resize(img, small, antialias=True)
+        return v2.functional.resize(down, list(size), antialias=False)
+
+
 class GaussianNoise(nn.Module):
     """Additive pixel noise with `sigma` in 0-255 units, on uint8 images."""
 
@@ -115,6 +137,14 @@ def augmenter(augment: Augment, image_size: int) -> Callable[[torch.Tensor], tor
         steps.append(v2.ColorJitter(**jitter))
     if augment.noise:
         steps.append(GaussianNoise(augment.noise))
+    degrade: list[nn.Module] = []
+    if augment.downscale:
+        degrade.append(Downscale(augment.downscale))
+    if augment.blur:
+        degrade.append(v2.GaussianBlur(kernel_size=2 * ceil(3 * augment.blur) + 1, sigma=(0.1, augment.blur)))
+    if augment.jpeg:
+        degrade.append(v2.JPEG((augment.jpeg, 100)))
+    steps.extend(v2.RandomApply([step], p=augment.probability) for step in degrade)
     return v2.Compose(steps) if steps else (lambda x: x)
 
 

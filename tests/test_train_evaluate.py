@@ -306,3 +306,26 @@ def test_grad_cam_runs_on_every_torch_architecture_and_not_on_the_svm(separable)
         separable, TrainConfig(arch="svm", image_size=16, svm=SvmOptions(C=(1.0,), pca=5)), print
     )
     assert gradcam_map(svm, meta, images[0][:, :16, :16], 0) is None
+
+
+def _detail(img: torch.Tensor) -> float:
+    """Mean absolute difference between neighbouring pixels: what blur and downscaling remove."""
+    x = img.float()
+    return float((x[..., 1:] - x[..., :-1]).abs().mean())
+
+
+def test_degradation_augments_remove_detail_and_respect_their_probability():
+    from pipeline.train import augmenter
+
+    torch.manual_seed(0)
+    img = torch.randint(0, 256, (3, 64, 64), dtype=torch.uint8)
+    for key, value in (("downscale", 0.25), ("blur", 2.0), ("jpeg", 10)):
+        always = augmenter(Augment(**{key: value, "probability": 1.0}), 64)
+        never = augmenter(Augment(**{key: value, "probability": 0.0}), 64)
+        out = always(img)
+        assert out.shape == img.shape and out.dtype == torch.uint8
+        assert _detail(out) < 0.8 * _detail(img), key  # noise-like detail is lost
+        assert torch.equal(never(img), img), key
+    # a grey (1-channel) face goes through JPEG and the rest too
+    grey = augmenter(Augment(downscale=0.5, blur=1.0, jpeg=20, probability=1.0), 64)
+    assert grey(img[:1]).shape == (1, 64, 64)
