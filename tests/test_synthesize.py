@@ -221,3 +221,36 @@ def test_unknown_mask_type_or_wear_is_refused():
     ]:
         with pytest.raises(ParamsError, match=message):
             parse(SynthesizeConfig, values, "synthesize")
+
+
+def level_face(width: float = 160.0) -> np.ndarray:
+    """68 points of a level, frontal face `width` px wide on a 200 px image."""
+    points = np.zeros((68, 2), np.float32)
+    left = 100 - width / 2
+    points[:17, 0] = np.linspace(left, left + width, 17)
+    points[:17, 1] = 100 + 0.375 * width * np.sin(np.linspace(0, np.pi, 17))
+    points[17:, 0], points[17:, 1] = 100, 110
+    points[36:42], points[42:48] = (100 - 0.19 * width, 80), (100 + 0.19 * width, 80)
+    return points
+
+
+def test_polka_dots_are_whole_discs_in_every_row():
+    import cv2
+
+    frame = face_frame(level_face(), outline(level_face()), (200, 200))
+    for seed in range(5):
+        rng = np.random.default_rng(seed)
+        amount = PATTERNS["dots"](frame, rng)
+        count, _, stats, _ = cv2.connectedComponentsWithStats((amount > 0.5).astype(np.uint8))
+        whole = [
+            stats[i]
+            for i in range(1, count)
+            if stats[i, 0] > 0
+            and stats[i, 1] > 0
+            and stats[i, 0] + stats[i, 2] < 200
+            and stats[i, 1] + stats[i, 3] < 200
+        ]
+        assert len(whole) > 10
+        for _, _, w, h, area in whole:
+            # a disc fills pi/4 of a square box; a half disc is twice as wide as it is tall
+            assert abs(w - h) <= 2 and area >= 0.6 * w * h, (seed, w, h, area)

@@ -39,10 +39,12 @@ def stripes(frame: Frame, rng: np.random.Generator) -> np.ndarray:
 def dots(frame: Frame, rng: np.random.Generator) -> np.ndarray:
     spacing = rng.uniform(0.07, 0.12)
     u, v = _rotated(frame, float(rng.uniform(0, 45)))
-    row = np.floor(v / spacing)
+    # one rounding decides both the row and its centre: a row index from floor with a centre
+    # from round put half the rows' shift mid-dot, which drew half discs
+    row = np.round(v / spacing)
     u = u + (row % 2) * spacing / 2  # staggered rows, as printed polka dots are
-    du = (u / spacing - np.round(u / spacing)) * spacing
-    dv = (v / spacing - np.round(v / spacing)) * spacing
+    du = u - np.round(u / spacing) * spacing
+    dv = v - row * spacing
     radius = spacing * rng.uniform(0.18, 0.3)
     return _smoothstep(radius - np.hypot(du, dv), 1.0 / frame.width)
 
