@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import io
-import resource
 import sys
 import tempfile
 import time
@@ -44,6 +43,7 @@ from PIL import Image, ImageDraw, ImageEnhance, ImageFilter
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.clock import cpu_seconds  # noqa: E402
 from pipeline.dedup import DedupConfig, dedup, fingerprint, similarity  # noqa: E402
 from pipeline.demo import build_demo  # noqa: E402
 from pipeline.images import content_hashes, load_rgb  # noqa: E402
@@ -186,12 +186,6 @@ def per_edit(pairs: set[tuple[str, str]], truth: pd.DataFrame) -> dict[str, tupl
         marks = touching.get(e, [])
         out[e] = (found / len(originals), sum(marks) / len(marks) if marks else 1.0, marks.count(False))
     return out
-
-
-def cpu_seconds() -> float:
-    """user + sys of this process and its finished children (the pools' workers)."""
-    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def run_maskset(

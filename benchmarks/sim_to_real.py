@@ -11,9 +11,10 @@ Built with the pipeline's own functions and catalog entries:
   a training half and a test half. The real-trained model learns on the first half; both
   models are measured on the second, so the gap is one number on the same faces. The
   synthetic model is also measured on the whole set.
-- **image statistics**: texture (Laplacian variance), brightness spread and a hue/saturation
-  histogram of the lower-middle face, where the mask sits, for synthetic and real masked faces
-  (each face resized to 128 px first, so the resolution of the files does not decide).
+- **image statistics**: texture (Laplacian variance), brightness spread and a CIELAB colour
+  histogram (4 x 6 x 6 bins; the share of it that differs, total variation) of the
+  lower-middle face, where the mask sits, for synthetic and real masked faces (each face
+  resized to 128 px first, so the resolution of the files does not decide).
 
     python benchmarks/sim_to_real.py [--archs simple_cnn resnet18] [--epochs 15] [--sheet F.png]
 
@@ -57,6 +58,7 @@ AUGMENT = Augment(
     contrast=0.3,
     saturation=0.3,
     resized_crop=0.8,
+    zoom_out=0.5,
     downscale=0.25,
     blur=1.5,
     jpeg=30,
@@ -113,8 +115,9 @@ def lower_face_stats(path: str) -> dict:
     x0, y0, x1, y1 = (round(v * STAT_SIZE) for v in LOWER_FACE)
     patch = rgb[y0:y1, x0:x1]
     grey = cv2.cvtColor(patch, cv2.COLOR_RGB2GRAY)
-    hsv = cv2.cvtColor(patch, cv2.COLOR_RGB2HSV)
-    hist = cv2.calcHist([hsv], [0, 1], None, [12, 4], [0, 180, 0, 256]).ravel()
+    # CIELAB, not hue: the hue of a near-white or grey mask pixel is noise
+    lab = cv2.cvtColor(patch, cv2.COLOR_RGB2LAB)
+    hist = cv2.calcHist([lab], [0, 1, 2], None, [4, 6, 6], [0, 256, 64, 192, 64, 192]).ravel()
     return {
         "texture": float(cv2.Laplacian(grey, cv2.CV_64F).var()),
         "spread": float(grey.std()),

@@ -8,7 +8,12 @@ cached). Rows:
   68 points (what MaskTheFace runs before it warps a template), measured here;
 - render + QA: one mask per face in memory, each kind;
 - synthesize stage: decode, render, QA and PNG write for every face, 1 and 2 workers;
-- QA outcome: faces rendered per wear kind, out of 60.
+- end to end: landmarks then the synthesize stage, one worker, the default kind weights;
+- QA outcome: faces rendered per wear kind on utkface-600, overall and per gender x race
+  cell (the lowest and highest cell), so no group silently loses more faces than another.
+
+Rates are faces per CPU-second (user + sys, workers included), compared with MaskTheFace's
+measured for issue 20 on this machine: 21.4 faces/s surgical, 15.5 with random kinds.
 
     python benchmarks/synthesis.py      # prints Markdown tables; paste them into README.md
 """
@@ -28,6 +33,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.clock import cpu_seconds  # noqa: E402
 from pipeline.faces import detect_faces, landmarks_68  # noqa: E402
 from pipeline.images import load_rgb  # noqa: E402
 from pipeline.landmarks import LandmarksConfig, add_landmarks, face_landmarks, points_of  # noqa: E402
@@ -39,7 +45,7 @@ from pipeline.synthesize import SynthesizeConfig, synthesize  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data"
 REPEAT = 5
-MASKTHEFACE_REPORTED = 40.0  # faces/s on one core, measured for the issue (detect, fit, warp)
+MASKTHEFACE_PER_CPU_S = 15.5  # faces per CPU-second, random kinds (21.4 surgical only), issue 20
 
 
 def manifest(folder: Path) -> pd.DataFrame:
@@ -55,9 +61,32 @@ def manifest(folder: Path) -> pd.DataFrame:
 
 
 def timed(fn):
-    start = time.perf_counter()
+    """(result, wall s, CPU s)."""
+    start, cpu = time.perf_counter(), cpu_seconds()
     result = fn()
-    return result, time.perf_counter() - start
+    return result, time.perf_counter() - start, cpu_seconds() - cpu
+
+
+def qa_by_cell(tmp: Path) -> list[tuple]:
+    """Per wear: rendered / faces on utkface-600, and the lowest and highest gender x race cell."""
+    faces = sorted((SHARED / "utkface-600").glob("*.jpg"))
+    rows = [
+        {"id": p.name, "path": str(p), "origin": p.name, "group": p.name, "source": "utk", "label": "no_mask",
+         "synthetic": False, "width": 200, "height": 200, "cell": "_".join(p.name.split("_")[1:3])}
+        for p in faces
+    ]  # fmt: skip
+    df = new_manifest(rows)
+    cells = {r["id"]: r["cell"] for r in rows}
+    fitted, _ = add_landmarks(df, LandmarksConfig())
+    out = []
+    for wear in WEARS:
+        config = SynthesizeConfig(sources=("utk",), fraction=1.0, wears={wear: 1.0})
+        result, rejected = synthesize(fitted, config, tmp / f"qa_{wear}")
+        done = set(result.loc[result["synthetic"].fillna(False).astype(bool), "parent_id"])
+        share = pd.Series({i: i in done for i in df["id"]}).groupby(cells).mean()
+        out.append((wear, len(done), len(df), share.min(), share.idxmin(), share.max(),
+                    dict(rejected["reason"].value_counts())))  # fmt: skip
+    return out
 
 
 def main() -> None:
@@ -69,10 +98,10 @@ def main() -> None:
         # load dlib's models before the clock starts; forked workers inherit them
         face_landmarks(df["path"].iloc[0], LandmarksConfig())
         detect_faces(load_rgb(df["path"].iloc[0]))
-        (lm, _), s = timed(lambda: add_landmarks(df, LandmarksConfig(workers=1)))
-        rows.append(("landmarks, maskset (known box + refit)", 1, n, s))
-        _, s2 = timed(lambda: add_landmarks(df, LandmarksConfig(workers=2)))
-        rows.append(("landmarks, maskset (known box + refit)", 2, n, s2))
+        (lm, _), s, c = timed(lambda: add_landmarks(df, LandmarksConfig(workers=1)))
+        rows.append(("landmarks, maskset (known box + refit)", 1, n, s, c))
+        _, s2, c2 = timed(lambda: add_landmarks(df, LandmarksConfig(workers=2)))
+        rows.append(("landmarks, maskset (known box + refit)", 2, n, s2, c2))
 
         def masktheface_way() -> int:
             found = 0
@@ -83,8 +112,8 @@ def main() -> None:
                     found += 1
             return found
 
-        found, s = timed(masktheface_way)
-        rows.append((f"landmarks, MaskTheFace's way (HOG upsample 1; {found}/{n} found)", 1, n, s))
+        found, s, c = timed(masktheface_way)
+        rows.append((f"landmarks, MaskTheFace's way (HOG upsample 1; {found}/{n} found)", 1, n, s, c))
 
         faces = [(load_rgb(r["path"]), points_of(pd.Series(r))) for r in lm.to_dict("records")]
         faces = [(f, p) for f, p in faces if p is not None]
@@ -95,29 +124,41 @@ def main() -> None:
                     render = render_mask(face, points, kind, "light_blue", rng=np.random.default_rng(i))
                     qa_failure(render.alpha, points, "correct")
 
-            _, s = timed(render_all)
-            rows.append((f"render + QA in memory, {kind}", 1, len(faces), s))
+            _, s, c = timed(render_all)
+            rows.append((f"render + QA in memory, {kind}", 1, len(faces), s, c))
 
         for workers in (1, 2):
             config = SynthesizeConfig(sources=("utk",), fraction=1.0, workers=workers)
-            (out, _), s = timed(lambda c=config, w=workers: synthesize(lm, c, tmp / f"s{w}"))
-            rows.append(("synthesize stage (decode, render, QA, PNG), all kinds", workers, n, s))
+            _, s, c = timed(lambda c=config, w=workers: synthesize(lm, c, tmp / f"s{w}"))
+            rows.append(("synthesize stage (decode, render, QA, PNG), all kinds", workers, n, s, c))
 
-        outcome = []
-        first = lm[lm["id"].str.startswith("0_")]
-        for wear in WEARS:
-            config = SynthesizeConfig(sources=("utk",), fraction=1.0, wears={wear: 1.0})
-            out, rejected = synthesize(first, config, tmp / wear)
-            outcome.append((wear, int(out["synthetic"].sum()), len(first), sorted(set(rejected["reason"]))))
+        def end_to_end() -> None:
+            fitted, _ = add_landmarks(df, LandmarksConfig(workers=1))
+            synthesize(fitted, SynthesizeConfig(sources=("utk",), fraction=1.0, workers=1), tmp / "e2e")
 
-    print(f"| step | workers | faces | seconds | faces/s | x MaskTheFace ({MASKTHEFACE_REPORTED:.0f}/s) |")
-    print("|---|---|---|---|---|---|")
-    for name, workers, count, s in rows:
-        rate = count / s
-        print(f"| {name} | {workers} | {count} | {s:.2f} | {rate:.0f} | {rate / MASKTHEFACE_REPORTED:.1f} |")
-    print("\n| wear | rendered | faces | rejections |\n|---|---|---|---|")
-    for wear, done, total, reasons in outcome:
-        print(f"| {wear} | {done} | {total} | {', '.join(reasons) or '-'} |")
+        _, s, c = timed(end_to_end)
+        rows.append(("end to end: landmarks + synthesize stage", 1, n, s, c))
+        outcome = qa_by_cell(tmp)
+
+    print(
+        "| step | workers | faces | wall s | CPU s | faces per CPU-s "
+        f"| x MaskTheFace ({MASKTHEFACE_PER_CPU_S}) |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    for name, workers, count, s, c in rows:
+        rate = count / c
+        print(
+            f"| {name} | {workers} | {count} | {s:.2f} | {c:.2f} | {rate:.0f} "
+            f"| {rate / MASKTHEFACE_PER_CPU_S:.1f} |"
+        )
+    print(
+        "\n| wear | rendered | faces | lowest cell | highest cell | rejections |\n|---|---|---|---|---|---|"
+    )
+    for wear, done, total, low, low_cell, high, reasons in outcome:
+        print(
+            f"| {wear} | {done} ({done / total:.1%}) | {total} | {low:.1%} ({low_cell}) "
+            f"| {high:.1%} | {reasons or '-'} |"
+        )
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"\npeak RSS of this process: {peak:.0f} MB")
 

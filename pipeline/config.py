@@ -33,11 +33,13 @@ def setting(
     nonempty: bool = False,
     unique: bool = False,
     finite: bool = True,
+    weights: bool = False,
 ) -> Any:
     """A dataclass field with its constraints; bounds apply to a number, or to every number
-    of a list or dict value."""
+    of a list or dict value. `weights`: a dict of how often each key is drawn, which may
+    also be given as a list of keys, drawn equally often."""
     bounds = {"ge": ge, "gt": gt, "le": le, "lt": lt}
-    bounds |= {"nonempty": nonempty, "unique": unique, "finite": finite}
+    bounds |= {"nonempty": nonempty, "unique": unique, "finite": finite, "weights": weights}
     if isinstance(default, list | dict | set):
         frozen = default
         return dataclasses.field(default_factory=lambda: type(frozen)(frozen), metadata=bounds)
@@ -125,6 +127,10 @@ def _convert(value: Any, hint: Any, where: str, meta: dict) -> Any:
         pairs = enumerate(zip(value, items, strict=True))
         return tuple(_convert(v, h, f"{where}[{i}]", meta) for i, (v, h) in pairs)
     if origin is dict or hint is dict:
+        if meta.get("weights") and isinstance(value, list | tuple):
+            if len(set(map(repr, value))) < len(value):
+                raise _Invalid(where, f"lists a value twice: {list(value)!r}")
+            value = {key: 1.0 for key in value}
         if not isinstance(value, dict):
             raise _Invalid(where, f"must be a mapping, got {value!r}")
         if meta.get("nonempty") and not value:

@@ -41,19 +41,33 @@ STAGE = "synthesize"
 class SynthesizeConfig:
     sources: tuple[str, ...] = setting(("demo",), unique=True)
     fraction: float = setting(0.5, ge=0, le=1)
-    mask_types: tuple[MaskKind, ...] = setting(tuple(KINDS), nonempty=True, unique=True)
-    colors: tuple[MaskColor, ...] = setting(
-        ("light_blue", "white", "black", "pink"), nonempty=True, unique=True
+    # how often each kind and colour is drawn: near what real photos show (README, Synthesis)
+    mask_types: dict[MaskKind, float] = setting(
+        {"surgical": 0.45, "cloth": 0.25, "kn95": 0.15, "n95": 0.1, "respirator": 0.05},
+        ge=0,
+        nonempty=True,
+        weights=True,
     )
+    colors: dict[MaskColor, float] = setting(
+        {
+            "white": 0.35, "light_blue": 0.2, "black": 0.15, "grey": 0.1, "navy": 0.05,
+            "pink": 0.05, "green": 0.04, "khaki": 0.03, "red": 0.03,
+        },
+        ge=0,
+        nonempty=True,
+        weights=True,
+    )  # fmt: skip
     # how often each wear is drawn; anything but `correct` is labelled incorrect_mask
-    wears: dict[WearName, float] = setting({"correct": 1.0}, ge=0, nonempty=True)
+    wears: dict[WearName, float] = setting({"correct": 1.0}, ge=0, nonempty=True, weights=True)
     min_coverage: float = setting(0.95, ge=0, le=1)  # QA: share of the parts a wear covers (exposes)
     seed: int = 7
     workers: int = setting(2, ge=1)
 
     def __post_init__(self) -> None:
-        if sum(self.wears.values()) <= 0:
-            raise ValueError(f"wears: the weights must not all be 0, got {self.wears}")
+        for name in ("wears", "mask_types", "colors"):
+            weights = getattr(self, name)
+            if sum(weights.values()) <= 0:
+                raise ValueError(f"{name}: the weights must not all be 0, got {weights}")
 
 
 def _rng(seed: int, row_id: str) -> np.random.Generator:
@@ -76,6 +90,13 @@ def label_of(wear: str) -> str:
     return (Label.MASK if wear == "correct" else Label.INCORRECT_MASK).value
 
 
+def _weighted(rng: np.random.Generator, weights: dict[str, float]) -> str:
+    """One key drawn by its weight (keys sorted, so the order params list them in is moot)."""
+    keys = sorted(weights)
+    p = np.array([weights[k] for k in keys], dtype=float)
+    return str(rng.choice(keys, p=p / p.sum()))
+
+
 @dataclass(frozen=True)
 class Job:
     parent: dict
@@ -86,16 +107,15 @@ class Job:
 
 
 def plan(df: pd.DataFrame, config: SynthesizeConfig) -> list[Job]:
-    """One render per selected face; its kind, colour and wear drawn from the face's own rng."""
-    wears = sorted(config.wears)
-    weights = np.array([config.wears[w] for w in wears], dtype=float)
+    """One render per selected face; its kind, colour and wear drawn from the face's own rng,
+    each by its weights."""
     jobs = []
     for row in selected(df, config).to_dict("records"):
         rng = _rng(config.seed, row["id"])
         rng.random()  # the draw `selected` used
-        kind = str(rng.choice(config.mask_types))
-        color = str(rng.choice(config.colors))
-        wear = str(rng.choice(wears, p=weights / weights.sum()))
+        kind, color, wear = (
+            _weighted(rng, weights) for weights in (config.mask_types, config.colors, config.wears)
+        )
         child = stable_id(STAGE, row["id"], kind, color, wear, config.seed)
         jobs.append(Job(row, child, kind, color, wear))
     return jobs
@@ -175,5 +195,5 @@ def sheet(df: pd.DataFrame, config: SynthesizeConfig, faces: int = 6) -> np.ndar
         if len(picked) == faces:
             break
     return contact_sheet(
-        picked, config.mask_types, list(WEARS), config.colors, config.seed, config.min_coverage
+        picked, list(config.mask_types), list(WEARS), list(config.colors), config.seed, config.min_coverage
     )

@@ -40,10 +40,11 @@ class Augment:
     resized_crop: float = setting(0.0, ge=0, le=1)  # the smallest share of the face a crop keeps
     noise: float = setting(0.0, ge=0, le=128)  # Gaussian pixel noise, sigma in 0-255 units
     # the domain gap to crowd and web photos: small faces, soft focus, heavy compression
+    zoom_out: float = setting(0.0, ge=0, lt=1)  # framing: the face shrunk to this share, edges extended
     downscale: float = setting(0.0, ge=0, lt=1)  # resolution jitter: shrink to this share, at least
     blur: float = setting(0.0, ge=0, le=10)  # Gaussian blur, sigma up to this many pixels
     jpeg: int = setting(0, ge=0, le=100)  # JPEG re-encoding at a quality from this to 100; 0 = off
-    probability: float = setting(0.5, ge=0, le=1)  # of applying each of downscale, blur, jpeg
+    probability: float = setting(0.5, ge=0, le=1)  # of applying each of zoom_out, downscale, blur, jpeg
 
 
 @dataclass(frozen=True)
@@ -111,6 +112,25 @@ class Downscale(nn.Module):
         return v2.functional.resize(down, list(size), antialias=False)
 
 
+class ZoomOut(nn.Module):
+    """The face shrunk to a random share in [smallest, 1] at a random place in its frame,
+    the border pixels extended around it: a loosely framed face, as photos cropped by hand
+    or by another detector give (RandomResizedCrop only ever frames tighter)."""
+
+    def __init__(self, smallest: float) -> None:
+        super().__init__()
+        self.smallest = smallest
+
+    def forward(self, img: torch.Tensor) -> torch.Tensor:
+        h, w = img.shape[-2:]
+        share = self.smallest + (1 - self.smallest) * float(torch.rand(()))
+        sh, sw = max(2, round(h * share)), max(2, round(w * share))
+        small = v2.functional.resize(img, [sh, sw], antialias=True)
+        top, left = int(torch.randint(0, h - sh + 1, ())), int(torch.randint(0, w - sw + 1, ()))
+        pad = (left, w - sw - left, top, h - sh - top)
+        return nn.functional.pad(small[None].float(), pad, mode="replicate")[0].to(img.dtype)
+
+
 class GaussianNoise(nn.Module):
     """Additive pixel noise with `sigma` in 0-255 units, on uint8 images."""
 
@@ -138,6 +158,8 @@ def augmenter(augment: Augment, image_size: int) -> Callable[[torch.Tensor], tor
     if augment.noise:
         steps.append(GaussianNoise(augment.noise))
     degrade: list[nn.Module] = []
+    if augment.zoom_out:
+        degrade.append(ZoomOut(augment.zoom_out))
     if augment.downscale:
         degrade.append(Downscale(augment.downscale))
     if augment.blur:

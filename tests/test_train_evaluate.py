@@ -319,7 +319,7 @@ def test_degradation_augments_remove_detail_and_respect_their_probability():
 
     torch.manual_seed(0)
     img = torch.randint(0, 256, (3, 64, 64), dtype=torch.uint8)
-    for key, value in (("downscale", 0.25), ("blur", 2.0), ("jpeg", 10)):
+    for key, value in (("zoom_out", 0.5), ("downscale", 0.25), ("blur", 2.0), ("jpeg", 10)):
         always = augmenter(Augment(**{key: value, "probability": 1.0}), 64)
         never = augmenter(Augment(**{key: value, "probability": 0.0}), 64)
         out = always(img)
@@ -329,3 +329,17 @@ def test_degradation_augments_remove_detail_and_respect_their_probability():
     # a grey (1-channel) face goes through JPEG and the rest too
     grey = augmenter(Augment(downscale=0.5, blur=1.0, jpeg=20, probability=1.0), 64)
     assert grey(img[:1]).shape == (1, 64, 64)
+
+
+def test_zoom_out_frames_the_face_loosely():
+    from pipeline.train import augmenter
+
+    torch.manual_seed(1)
+    face = torch.zeros((1, 64, 64), dtype=torch.uint8)
+    face[:, 8:56, 8:56] = 200  # a bright face on a dark border
+    zoom = augmenter(Augment(zoom_out=0.5, probability=1.0), 64)
+    for _ in range(10):
+        out = zoom(face)
+        bright = int((out > 100).sum())
+        assert 0.2 * 48 * 48 <= bright <= 1.01 * 48 * 48  # the whole face, at most as large
+        assert out.shape == face.shape

@@ -60,15 +60,18 @@ class Wear:
     bottom: Callable[[np.ndarray], np.ndarray] | None = None
 
 
-_BRIDGE = _between(28, 29, 0.4)  # a correctly worn mask rests on the nose bridge, below the eyes
+# A correctly worn mask rests on the middle of the nose bridge and meets the jaw below the
+# cheekbones (jaw points 2 and 14), so its top edge runs well under the lower eyelids: a top
+# edge from points 1 and 15 through the upper bridge sat on the eyelids of tight crops.
+_BRIDGE = _between(28, 29, 0.6)
 WEAR_GEOMETRY: dict[str, Wear] = {
-    "correct": Wear(1, _BRIDGE, np.r_[NOSE, MOUTH_POINTS, CHIN_POINTS], EYE_POINTS),
+    "correct": Wear(2, _BRIDGE, np.r_[NOSE, MOUTH_POINTS, CHIN_POINTS], EYE_POINTS),
     "nose_exposed": Wear(3, _between(33, 51, 0.5), np.r_[MOUTH_POINTS, CHIN_POINTS], np.r_[NOSE, EYE_POINTS]),
     "nose_mouth_exposed": Wear(
         5, _between(57, CHIN, 0.4), CHIN_POINTS, np.r_[NOSE, MOUTH_POINTS, EYE_POINTS]
     ),
     "chin_exposed": Wear(
-        1, _BRIDGE, np.r_[NOSE, MOUTH_POINTS], np.r_[CHIN, EYE_POINTS], 5, _between(57, CHIN, 0.55)
+        2, _BRIDGE, np.r_[NOSE, MOUTH_POINTS], np.r_[CHIN, EYE_POINTS], 5, _between(57, CHIN, 0.55)
     ),
 }
 
@@ -82,6 +85,8 @@ class MaskOutline:
     right: np.ndarray  # (k, 2) right edge, same direction
     top: np.ndarray  # (m, 2) upper edge, left corner -> midline -> right corner
     bottom: np.ndarray  # (j, 2) lower edge, left -> right
+    jaw: np.ndarray  # (17, 2) the jaw pushed out by the puff: where loops run back to the ears
+    top_jaw: int  # the top corners sit on jaw[top_jaw] and jaw[16 - top_jaw]
 
 
 def curve_through(p0: np.ndarray, mid: np.ndarray, p2: np.ndarray, n: int = 15) -> np.ndarray:
@@ -124,7 +129,7 @@ def outline(points: np.ndarray, wear: str = "correct", puff: float = 0.06) -> Ma
     left = _resample(bottom[: half + 1], stations)
     right = _resample(bottom[half:][::-1], stations)
     polygon = np.vstack([bottom, top[::-1][1:-1]])
-    return MaskOutline(polygon=polygon, left=left, right=right, top=top, bottom=bottom)
+    return MaskOutline(polygon=polygon, left=left, right=right, top=top, bottom=bottom, jaw=pushed, top_jaw=a)
 
 
 def tilt_degrees(points: np.ndarray) -> float:

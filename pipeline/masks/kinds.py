@@ -60,13 +60,22 @@ def _soft(lines: np.ndarray, sigma: float) -> np.ndarray:
 
 
 def _ear_loops(ctx: Context, width: float) -> np.ndarray:
-    """Elastic loops from the mask's top and lower corners back to each ear."""
+    """Elastic loops from the mask's top corner and the middle of its side back to each ear.
+    Seen from the front a loop lies along the face's edge, so both follow the (pushed) jaw
+    up to the ear rather than cutting across the cheek, which matters most for a mask
+    pulled down to the chin, whose corners sit far below the ears."""
     canvas = ctx.canvas(beyond=True)
-    p, o = ctx.points, ctx.outline
-    for side, corner, jaw_top, jaw_low in ((o.left, o.top[0], 0, 2), (o.right, o.top[-1], 16, 14)):
-        outward = (p[jaw_top] - p[16 - jaw_top]) * 0.05
-        ear = p[jaw_top] + outward + (p[jaw_low] - p[jaw_top]) * 0.5
-        canvas.line(np.array([corner, ear, side[len(side) // 2]]), width)
+    jaw, a = ctx.outline.jaw, ctx.outline.top_jaw
+    for ear, chain, sides in (
+        (1, range(a, 0, -1), ctx.outline.left),
+        (15, range(16 - a, 16), ctx.outline.right),
+    ):
+        ear_point = jaw[ear] + (jaw[ear] - jaw[16 - ear]) * 0.03
+        canvas.line(np.vstack([jaw[list(chain)], ear_point]), width)
+        # the lower loop leaves the side halfway down and meets the jaw below the corner
+        low = min(range(17), key=lambda i: float(np.linalg.norm(jaw[i] - sides[len(sides) // 2])))
+        route = range(low, ear, -1) if ear == 1 else range(low, ear)
+        canvas.line(np.vstack([sides[len(sides) // 2], jaw[list(route)], ear_point]), width)
     return canvas.result() * (1 - ctx.alpha)
 
 
@@ -82,16 +91,21 @@ def _edge_seam(ctx: Context, width: float) -> np.ndarray:
 def surgical(ctx: Context) -> Paint:
     w = ctx.frame.width
     o = ctx.outline
-    canvas = ctx.canvas()
+    canvas, ridges = ctx.canvas(), ctx.canvas()
     k = len(o.left)
+    down = ctx.at(0.0, 0.025) - ctx.at(0.0, 0.0)
     for t in (0.3, 0.5, 0.7):
         i = min(k - 1, round(t * (k - 1)))
         canvas.line(np.array([o.left[i], o.right[i]]), 0.012 * w)
+        # relief: each fold's crease is dark and the lip of cloth just below it catches light
+        ridges.line(np.array([o.left[i], o.right[i]]) + down, 0.03 * w)
     pleats = _soft(canvas.result(), 0.004 * w)
+    lips = _soft(ridges.result(), 0.012 * w)
     wire = ctx.canvas()
     wire.line(ctx.frame.centre + (o.top[2:-2] - ctx.frame.centre) * 0.93, 0.02 * w)
-    shade = (1 - 0.3 * pleats) * (1 - 0.12 * wire.result()) * (1 - 0.15 * _edge_seam(ctx, 0.01 * w))
-    shade *= grain(ctx.shape, ctx.rng, 0.02)
+    shade = (1 - 0.3 * pleats) * (1 + 0.1 * lips) * (1 - 0.12 * wire.result())
+    shade *= 1 - 0.15 * _edge_seam(ctx, 0.01 * w)
+    shade *= grain(ctx.shape, ctx.rng, 0.035)
     return Paint(ctx.flat(), shade, _ear_loops(ctx, 0.012 * w), "pleated")
 
 
@@ -101,7 +115,7 @@ def n95(ctx: Context) -> Paint:
     w = ctx.frame.width
     r = np.hypot(ctx.frame.u / 0.45, (ctx.frame.v + 0.05) / 0.4)
     shade = np.clip(1.1 - 0.3 * r**2, 0.7, 1.1) * (1 - 0.2 * _edge_seam(ctx, 0.015 * w))
-    shade *= grain(ctx.shape, ctx.rng, 0.03)
+    shade *= grain(ctx.shape, ctx.rng, 0.04)
     colour = ctx.flat().copy()
     texture = "cup"
     if ctx.rng.random() < 0.5:
@@ -137,7 +151,7 @@ def kn95(ctx: Context) -> Paint:
     panels = np.where(ctx.frame.u * lit > 0, 1.05, 0.92) + np.clip(ctx.frame.u * lit, -0.05, 0.05)
     panels = _soft(panels.astype(np.float32), 0.008 * w)
     shade = panels * (1 - 0.3 * _soft(fold.result(), 0.003 * w)) * (1 - 0.2 * _edge_seam(ctx, 0.012 * w))
-    shade *= grain(ctx.shape, ctx.rng, 0.02)
+    shade *= grain(ctx.shape, ctx.rng, 0.035)
     return Paint(ctx.flat(), shade, _ear_loops(ctx, 0.012 * w), "folded")
 
 
@@ -153,34 +167,57 @@ def cloth(ctx: Context) -> Paint:
     o = ctx.outline
     seam.line(np.array([o.top[len(o.top) // 2], o.bottom[len(o.bottom) // 2]]), 0.01 * w)
     shade = (1 - 0.25 * _soft(seam.result(), 0.004 * w)) * (1 - 0.2 * _edge_seam(ctx, 0.012 * w))
-    shade *= grain(ctx.shape, ctx.rng, 0.05)
+    shade *= grain(ctx.shape, ctx.rng, 0.06)
     return Paint(colour.astype(np.float32), shade, _ear_loops(ctx, 0.016 * w), pattern)
+
+
+def cartridges(mask: MaskOutline, shape: tuple[int, int], width: float) -> list[tuple[np.ndarray, float]]:
+    """(centre, radius) of a respirator's two filter cartridges and its exhalation port,
+    placed on the mask body (so they follow a mask pulled down to the chin): the cartridges
+    on the cheeks, the port low on the midline. On a tight crop that cuts the chin they move
+    up and shrink so each is whole inside the image (a disc cut by the border reads as a
+    half moon, nothing a respirator has)."""
+    h, w = shape
+    centre = mask.polygon.mean(0)
+    bottom = mask.bottom[len(mask.bottom) // 2]
+    parts = [
+        (mask.left[5] * 0.65 + centre * 0.35, 0.13 * width),
+        (mask.right[5] * 0.65 + centre * 0.35, 0.13 * width),
+        (centre * 0.6 + bottom * 0.4, 0.07 * width),
+    ]
+    placed = []
+    for centre, radius in parts:
+        room = min(h - 1 - centre[1], centre[0], w - 1 - centre[0])
+        radius = max(min(radius, room), 0.6 * radius)
+        x = np.clip(centre[0], radius, w - 1 - radius)
+        y = min(centre[1], h - 1 - radius)
+        placed.append((np.array([x, y], np.float64), float(radius)))
+    return placed
 
 
 def respirator(ctx: Context) -> Paint:
     """An elastomeric (gas) respirator: a dark rubber face piece with two filter cartridges
-    at the cheeks, an exhalation port under the nose, and head straps."""
+    at the cheeks, an exhalation port before the mouth, and head straps."""
     w = ctx.frame.width
     rubber = ctx.base * 0.45 + 10
     colour = np.broadcast_to(rubber.astype(np.float32), (*ctx.shape, 3)).copy()
     discs, rims = ctx.canvas(beyond=True), ctx.canvas(beyond=True)
-    for centre in (ctx.at(-0.3, 0.1), ctx.at(0.3, 0.1)):
-        discs.disc(centre, 0.14 * w)
-        rims.ring(centre, 0.14 * w, 0.02 * w)
-        rims.ring(centre, 0.07 * w, 0.012 * w)
-    port = ctx.at(0.0, 0.02)
-    discs.disc(port, 0.07 * w)
-    rims.ring(port, 0.07 * w, 0.012 * w)
+    for centre, radius in cartridges(ctx.outline, ctx.shape, w):
+        discs.disc(centre, radius)
+        rims.ring(centre, radius, 0.15 * radius)
+        rims.ring(centre, 0.5 * radius, 0.09 * radius)
     parts = discs.result()
     filter_colour = np.array(COLORS["grey"] if ctx.rng.random() < 0.5 else COLORS["khaki"], np.float32)
     colour = colour * (1 - parts[..., None]) + filter_colour * 0.65 * parts[..., None]
     straps = ctx.canvas(beyond=True)
-    p = ctx.points
-    for jaw in (0, 16):
-        straps.line(
-            np.array([ctx.outline.top[0 if jaw == 0 else -1], p[jaw] + (p[jaw] - p[16 - jaw]) * 0.1]),
-            0.035 * w,
-        )
+    o, jaw = ctx.outline, ctx.outline.jaw
+    # an upper and a lower strap leave each side and run back past the face's edge, level
+    # with the ear and the jaw's angle: around the head, never up toward the eyes
+    for level, anchor in ((0.15, 2), (0.7, 5)):
+        for side, j in ((o.left, anchor), (o.right, 16 - anchor)):
+            start = side[round(level * (len(side) - 1))]
+            end = jaw[j] + (jaw[j] - jaw[16 - j]) * 0.12
+            straps.line(np.array([start, end]), 0.03 * w)
     strap_cover = straps.result()
     colour = colour * (1 - strap_cover[..., None]) + np.float32(30) * strap_cover[..., None]
     shade = (

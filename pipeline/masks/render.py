@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from pipeline.masks.canvas import Canvas, face_frame, region_of
+from pipeline.face_points import NOSE_TIP
+from pipeline.masks.canvas import Canvas, Frame, face_frame, region_of
 from pipeline.masks.colors import COLORS
 from pipeline.masks.geometry import face_width, outline
 from pipeline.masks.kinds import KINDS, Context
@@ -32,6 +33,70 @@ def _shading(face: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     weight = alpha.sum()
     mean = float((smooth * alpha).sum() / weight) if weight > 0 else float(smooth.mean())
     return np.clip(smooth / max(mean, 1.0), 0.6, 1.3)
+
+
+def _relief(alpha: np.ndarray, frame: Frame, points: np.ndarray) -> np.ndarray:
+    """The mask's form as shade, from the face's surface: brightest along the crest that runs
+    from the nose down to the chin, darker toward the sides as the cloth turns away from the
+    camera, and darker again in a rim where it curls onto the skin. The crest follows the
+    nose, so on a turned head the far side is narrower and falls off sooner, as it should."""
+    inside = (alpha > 0.5).astype(np.uint8)
+    if not inside.any():
+        return np.ones_like(alpha)
+    rim = cv2.distanceTransform(inside, cv2.DIST_L2, 3) / max(0.05 * frame.width, 1.0)
+    c, s = np.cos(np.radians(frame.angle)), np.sin(np.radians(frame.angle))
+    nose = (points[NOSE_TIP] - frame.centre) / frame.width
+    crest = c * nose[0] + s * nose[1]
+    u = frame.u[inside > 0]
+    left, right = crest - float(u.min()), float(u.max()) - crest
+    across = np.where(
+        frame.u < crest, (crest - frame.u) / max(left, 1e-3), (frame.u - crest) / max(right, 1e-3)
+    )
+    turn = 1 - 0.28 * np.clip(across, 0, 1) ** 2
+    return (turn * (0.82 + 0.18 * np.clip(rim, 0, 1))).astype(np.float32)
+
+
+def _folds(shape: tuple[int, int], width: float, rng: np.random.Generator) -> np.ndarray:
+    """Soft folds and dents, a smooth random field around 1: worn cloth is never evenly
+    taut, and the light on it varies over a few centimetres (a tenth of the face)."""
+    h, w = shape
+    cell = max(0.1 * width, 4.0)
+    coarse = rng.standard_normal((max(2, round(h / cell) + 2), max(2, round(w / cell) + 2))).astype(np.float32)
+    field = cv2.resize(coarse, (w, h), interpolation=cv2.INTER_CUBIC)
+    return 1 + 0.05 * np.clip(field, -2.5, 2.5)
+
+
+def _contact_shadow(alpha: np.ndarray, width: float) -> np.ndarray:
+    """Multiplicative darkening of the skin just outside the mask, strongest under it: the
+    mask stands off the face and shades it (a sticker casts no shadow)."""
+    sigma = max(0.025 * width, 0.7)
+    drop = max(1, round(0.012 * width))
+    below = np.zeros_like(alpha)
+    below[drop:] = alpha[:-drop]
+    spread = cv2.GaussianBlur(np.maximum(alpha, below), (0, 0), sigma)
+    return 1 - 0.45 * np.clip(spread - alpha, 0, 1)
+
+
+def noise_level(face: np.ndarray, alpha: np.ndarray) -> float:
+    """The photo's pixel noise, sigma in grey levels, from the median absolute deviation of
+    its fine residual outside the mask (robust to edges, which are few)."""
+    grey = cv2.cvtColor(face, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    residual = grey - cv2.GaussianBlur(grey, (0, 0), 1.0)
+    values = residual[alpha < 0.01]
+    if values.size < 64:
+        return 0.0
+    return float(1.4826 * np.median(np.abs(values - np.median(values))))
+
+
+def _matched_noise(shape: tuple[int, int], sigma: float, rng: np.random.Generator) -> np.ndarray:
+    """Grey noise with the photo's sigma (measured the same way, so a fine residual of this
+    sigma after the same blur) for the rendered pixels: the mask is never cleaner than the
+    picture it is in."""
+    if sigma <= 0:
+        return np.zeros(shape, np.float32)
+    noise = rng.standard_normal(shape, dtype=np.float32)
+    measured = noise - cv2.GaussianBlur(noise, (0, 0), 1.0)
+    return noise * (sigma / max(float(1.4826 * np.median(np.abs(measured))), 1e-6))
 
 
 @dataclass(frozen=True)
@@ -75,9 +140,13 @@ def render_mask(
         body=tight,
     )
     paint = KINDS[kind](ctx)
-    layer = paint.colour * (_shading(face, alpha) * paint.shade)[..., None]
+    shade = _shading(face, alpha) * paint.shade * _relief(alpha, ctx.frame, points)
+    shade *= _folds(shape, ctx.frame.width, ctx.rng)
+    layer = paint.colour * shade[..., None]
+    layer += _matched_noise(shape, noise_level(face, alpha), ctx.rng)[..., None]
     cover = np.maximum(alpha, paint.straps)[..., None]  # loops and straps lie beyond the body
-    blended = face.astype(np.float32) * (1 - cover) + layer * cover
+    skin = face.astype(np.float32) * _contact_shadow(alpha, ctx.frame.width)[..., None]
+    blended = skin * (1 - cover) + layer * cover
     image = np.clip(blended.round(), 0, 255).astype(np.uint8)
     if max(cv2.absdiff(face[..., 0], face[..., c]).max() for c in (1, 2)) <= 2:
         # a grey photo gets a grey mask: colour where the source has none is a shortcut
