@@ -147,7 +147,7 @@ def stats_table(synthetic: pd.DataFrame, real: pd.DataFrame) -> None:
         print(f"| {name} | {len(rows)} | {texture:.0f} | {spread:.1f} | {differing:.2f} |")
 
 
-def trained(df: pd.DataFrame, arch: str, epochs: int):
+def trained(df: pd.DataFrame, arch: str, epochs: int, seed: int):
     config = TrainConfig(
         arch=arch,
         image_size=64,
@@ -156,7 +156,7 @@ def trained(df: pd.DataFrame, arch: str, epochs: int):
         patience=5,
         schedule="cosine",
         augment=AUGMENT,
-        seed=0,
+        seed=seed,
     )
     start = time.process_time()
     model, meta = train(df, config, log=lambda _: None)
@@ -167,36 +167,63 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--archs", nargs="+", default=["simple_cnn", "resnet18"])
     parser.add_argument("--epochs", type=int, default=15)
+    parser.add_argument("--seeds", type=int, default=1, help="repeats: synthesis seed 7 + k, training seed k")
+    parser.add_argument("--skip-real", action="store_true", help="leave out the real-trained reference")
     parser.add_argument("--sheet", type=Path, help="write a contact sheet: synthetic above, real below")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        synthetic = synthetic_set(work, SynthesizeConfig(sources=("utkface",), fraction=1.0))
         real = real_set(work)
         test = real[real["split"] == "test"]
         rows = []
-        for arch in args.archs:
-            model, meta, cpu = trained(synthetic, arch, args.epochs)
-            rows.append((arch, "synthetic masks", "real-masked-dev, all", scores(model, meta, real), cpu))
-            rows.append((arch, "synthetic masks", "real test half", scores(model, meta, test), cpu))
-            model, meta, cpu = trained(real, arch, args.epochs)
-            rows.append((arch, "real masks (first half)", "real test half", scores(model, meta, test), cpu))
+        for seed in range(args.seeds):
+            config = SynthesizeConfig(sources=("utkface",), fraction=1.0, seed=7 + seed)
+            synthetic = synthetic_set(work / f"seed{seed}", config)
+            for arch in args.archs:
+                model, meta, cpu = trained(synthetic, arch, args.epochs, seed)
+                rows.append(
+                    (arch, seed, "synthetic masks", "real-masked-dev, all", scores(model, meta, real), cpu)
+                )
+                rows.append((arch, seed, "synthetic masks", "real test half", scores(model, meta, test), cpu))
+                if not args.skip_real:
+                    model, meta, cpu = trained(real, arch, args.epochs, seed)
+                    rows.append(
+                        (
+                            arch,
+                            seed,
+                            "real masks (first half)",
+                            "real test half",
+                            scores(model, meta, test),
+                            cpu,
+                        )
+                    )
         print(
-            "\n| model | trained on | tested on | n | accuracy | macro-F1 | recall mask | "
+            "\n| model | seed | trained on | tested on | n | accuracy | macro-F1 | recall mask | "
             "recall no_mask | ECE | train CPU s |"
         )
-        print("|---|---|---|---|---|---|---|---|---|---|")
-        for arch, trained_on, tested_on, s, cpu in rows:
+        print("|---|---|---|---|---|---|---|---|---|---|---|")
+        for arch, seed, trained_on, tested_on, s, cpu in rows:
             print(
-                f"| {arch} | {trained_on} | {tested_on} | {s['n']} | {s['accuracy']:.3f} | "
+                f"| {arch} | {seed} | {trained_on} | {tested_on} | {s['n']} | {s['accuracy']:.3f} | "
                 f"{s['macro_f1']:.3f} | {s['recall_mask']:.3f} | {s['recall_no_mask']:.3f} | "
                 f"{s['ece']:.3f} | {cpu:.0f} |"
             )
-        for arch in args.archs:
-            f1 = {(r[1], r[2]): r[3]["macro_f1"] for r in rows if r[0] == arch}
-            real_f1 = f1[("real masks (first half)", "real test half")]
-            gap = real_f1 - f1[("synthetic masks", "real test half")]
-            print(f"\n{arch}: gap to the real-trained model on the test half, macro-F1 {gap:+.3f}")
+        print(
+            "\n| model | trained on | tested on | macro-F1, mean over seeds | min | max |"
+            "\n|---|---|---|---|---|---|"
+        )
+        table = pd.DataFrame(
+            [(r[0], r[2], r[3], r[4]["macro_f1"]) for r in rows], columns=["m", "on", "test", "f1"]
+        )
+        for (arch, trained_on, tested_on), f1 in table.groupby(["m", "on", "test"], sort=False)["f1"]:
+            print(
+                f"| {arch} | {trained_on} | {tested_on} | {f1.mean():.3f} | {f1.min():.3f} | {f1.max():.3f} |"
+            )
+        if not args.skip_real:
+            for arch, part in table[table["test"] == "real test half"].groupby("m", sort=False):
+                mean = part.groupby("on")["f1"].mean()
+                gap = mean["real masks (first half)"] - mean["synthetic masks"]
+                print(f"\n{arch}: gap to the real-trained model on the test half, macro-F1 {gap:+.3f}")
         stats_table(synthetic, real)
         if args.sheet:
             write_sheet(synthetic, real, args.sheet)
