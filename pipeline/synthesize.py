@@ -8,6 +8,7 @@ and the child shares its group so the two never land in different splits.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -29,7 +30,7 @@ from pipeline.manifest import (
 )
 from pipeline.masks.colors import MaskColor
 from pipeline.masks.geometry import qa_failure
-from pipeline.masks.kinds import KINDS, MaskKind
+from pipeline.masks.kinds import MaskKind
 from pipeline.masks.render import render_mask
 from pipeline.masks.sheet import contact_sheet
 from pipeline.parallel import parallel_map
@@ -90,7 +91,7 @@ def label_of(wear: str) -> str:
     return (Label.MASK if wear == "correct" else Label.INCORRECT_MASK).value
 
 
-def _weighted(rng: np.random.Generator, weights: dict[str, float]) -> str:
+def _weighted(rng: np.random.Generator, weights: Mapping[str, float]) -> str:
     """One key drawn by its weight (keys sorted, so the order params list them in is moot)."""
     keys = sorted(weights)
     p = np.array([weights[k] for k in keys], dtype=float)

@@ -363,7 +363,7 @@ def test_respirator_parts_are_whole_on_a_crop_that_cuts_the_chin():
     from pipeline.masks.kinds import cartridges
 
     for drop in (0, 20, 40, 60):
-        points = level_face() + (0, drop)  # the chin reaches, then leaves, the image bottom
+        points = level_face() + np.array([0.0, drop])  # the chin reaches, then leaves, the image bottom
         for wear in WEARS:
             mask = outline(points, wear)
             for (x, y), r in cartridges(mask, (200, 200), 160.0):
@@ -390,7 +390,7 @@ def test_the_mask_is_lit_as_a_surface_that_follows_the_nose():
         relief = _relief(alpha, frame, turned)
         y = int(turned[33, 1]) + 5
         row = np.where(alpha[y] > 0.99)[0]
-        crest = int(round(turned[30, 0]))
+        crest = round(float(turned[30, 0]))
         assert relief[y, crest] > 0.97  # brightest on the crest under the nose
         assert relief[y, row[3]] < relief[y, crest] - 0.15  # turned away at both sides
         assert relief[y, row[-4]] < relief[y, crest] - 0.15

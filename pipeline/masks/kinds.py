@@ -105,7 +105,7 @@ def surgical(ctx: Context) -> Paint:
     wire.line(ctx.frame.centre + (o.top[2:-2] - ctx.frame.centre) * 0.93, 0.02 * w)
     shade = (1 - 0.3 * pleats) * (1 + 0.1 * lips) * (1 - 0.12 * wire.result())
     shade *= 1 - 0.15 * _edge_seam(ctx, 0.01 * w)
-    shade *= grain(ctx.shape, ctx.rng, 0.035)
+    shade *= grain(ctx.shape, ctx.rng, 0.02)
     return Paint(ctx.flat(), shade, _ear_loops(ctx, 0.012 * w), "pleated")
 
 
@@ -115,7 +115,7 @@ def n95(ctx: Context) -> Paint:
     w = ctx.frame.width
     r = np.hypot(ctx.frame.u / 0.45, (ctx.frame.v + 0.05) / 0.4)
     shade = np.clip(1.1 - 0.3 * r**2, 0.7, 1.1) * (1 - 0.2 * _edge_seam(ctx, 0.015 * w))
-    shade *= grain(ctx.shape, ctx.rng, 0.04)
+    shade *= grain(ctx.shape, ctx.rng, 0.03)
     colour = ctx.flat().copy()
     texture = "cup"
     if ctx.rng.random() < 0.5:
@@ -151,7 +151,7 @@ def kn95(ctx: Context) -> Paint:
     panels = np.where(ctx.frame.u * lit > 0, 1.05, 0.92) + np.clip(ctx.frame.u * lit, -0.05, 0.05)
     panels = _soft(panels.astype(np.float32), 0.008 * w)
     shade = panels * (1 - 0.3 * _soft(fold.result(), 0.003 * w)) * (1 - 0.2 * _edge_seam(ctx, 0.012 * w))
-    shade *= grain(ctx.shape, ctx.rng, 0.035)
+    shade *= grain(ctx.shape, ctx.rng, 0.02)
     return Paint(ctx.flat(), shade, _ear_loops(ctx, 0.012 * w), "folded")
 
 
@@ -167,7 +167,7 @@ def cloth(ctx: Context) -> Paint:
     o = ctx.outline
     seam.line(np.array([o.top[len(o.top) // 2], o.bottom[len(o.bottom) // 2]]), 0.01 * w)
     shade = (1 - 0.25 * _soft(seam.result(), 0.004 * w)) * (1 - 0.2 * _edge_seam(ctx, 0.012 * w))
-    shade *= grain(ctx.shape, ctx.rng, 0.06)
+    shade *= grain(ctx.shape, ctx.rng, 0.05)
     return Paint(colour.astype(np.float32), shade, _ear_loops(ctx, 0.016 * w), pattern)
 
 
