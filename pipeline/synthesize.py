@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
@@ -36,6 +37,7 @@ from pipeline.masks.sheet import contact_sheet
 from pipeline.parallel import parallel_map
 
 STAGE = "synthesize"
+K = TypeVar("K", bound=str)
 
 
 @dataclass(frozen=True)
@@ -91,7 +93,7 @@ def label_of(wear: str) -> str:
     return (Label.MASK if wear == "correct" else Label.INCORRECT_MASK).value
 
 
-def _weighted(rng: np.random.Generator, weights: Mapping[str, float]) -> str:
+def _weighted(rng: np.random.Generator, weights: Mapping[K, float]) -> str:
     """One key drawn by its weight (keys sorted, so the order params list them in is moot)."""
     keys = sorted(weights)
     p = np.array([weights[k] for k in keys], dtype=float)
@@ -114,9 +116,9 @@ def plan(df: pd.DataFrame, config: SynthesizeConfig) -> list[Job]:
     for row in selected(df, config).to_dict("records"):
         rng = _rng(config.seed, row["id"])
         rng.random()  # the draw `selected` used
-        kind, color, wear = (
-            _weighted(rng, weights) for weights in (config.mask_types, config.colors, config.wears)
-        )
+        kind = _weighted(rng, config.mask_types)
+        color = _weighted(rng, config.colors)
+        wear = _weighted(rng, config.wears)
         child = stable_id(STAGE, row["id"], kind, color, wear, config.seed)
         jobs.append(Job(row, child, kind, color, wear))
     return jobs
