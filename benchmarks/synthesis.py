@@ -72,11 +72,11 @@ def qa_by_cell(tmp: Path) -> list[tuple]:
     faces = sorted((SHARED / "utkface-600").glob("*.jpg"))
     rows = [
         {"id": p.name, "path": str(p), "origin": p.name, "group": p.name, "source": "utk", "label": "no_mask",
-         "synthetic": False, "width": 200, "height": 200, "cell": "_".join(p.name.split("_")[1:3])}
+         "synthetic": False, "width": 200, "height": 200}
         for p in faces
     ]  # fmt: skip
     df = new_manifest(rows)
-    cells = {r["id"]: r["cell"] for r in rows}
+    cells = {p.name: "_".join(p.name.split("_")[1:3]) for p in faces}  # gender_race
     fitted, _ = add_landmarks(df, LandmarksConfig())
     out = []
     for wear in WEARS:
