@@ -147,7 +147,7 @@ def stats_table(synthetic: pd.DataFrame, real: pd.DataFrame) -> None:
         print(f"| {name} | {len(rows)} | {texture:.0f} | {spread:.1f} | {differing:.2f} |")
 
 
-def trained(df: pd.DataFrame, arch: str, epochs: int, seed: int):
+def trained(df: pd.DataFrame, arch: str, epochs: int, seed: int, augment: Augment = AUGMENT):
     config = TrainConfig(
         arch=arch,
         image_size=64,
@@ -155,7 +155,7 @@ def trained(df: pd.DataFrame, arch: str, epochs: int, seed: int):
         epochs=epochs,
         patience=5,
         schedule="cosine",
-        augment=AUGMENT,
+        augment=augment,
         seed=seed,
     )
     start = time.process_time()
@@ -170,7 +170,13 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=1, help="repeats: synthesis seed 7 + k, training seed k")
     parser.add_argument("--skip-real", action="store_true", help="leave out the real-trained reference")
     parser.add_argument("--sheet", type=Path, help="write a contact sheet: synthetic above, real below")
+    parser.add_argument(
+        "--augment", nargs="+", default=[], metavar="KEY=VALUE", help="change AUGMENT, e.g. resized_crop=0.6"
+    )
     args = parser.parse_args()
+    changes = dict(item.split("=", 1) for item in args.augment)
+    augment = dataclasses.replace(AUGMENT, **{k: type(getattr(AUGMENT, k))(v) for k, v in changes.items()})
+    print(f"augment: {augment}", file=sys.stderr)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         real = real_set(work)
@@ -180,13 +186,13 @@ def main() -> None:
             config = SynthesizeConfig(sources=("utkface",), fraction=1.0, seed=7 + seed)
             synthetic = synthetic_set(work / f"seed{seed}", config)
             for arch in args.archs:
-                model, meta, cpu = trained(synthetic, arch, args.epochs, seed)
+                model, meta, cpu = trained(synthetic, arch, args.epochs, seed, augment)
                 rows.append(
                     (arch, seed, "synthetic masks", "real-masked-dev, all", scores(model, meta, real), cpu)
                 )
                 rows.append((arch, seed, "synthetic masks", "real test half", scores(model, meta, test), cpu))
                 if not args.skip_real:
-                    model, meta, cpu = trained(real, arch, args.epochs, seed)
+                    model, meta, cpu = trained(real, arch, args.epochs, seed, augment)
                     rows.append(
                         (
                             arch,
