@@ -304,23 +304,11 @@ def test_kinds_and_colours_are_drawn_by_their_weights():
 
 
 def _paint(kind: str, wear: str, points: np.ndarray, shape=(200, 200)):
-    """The kind's Paint on `points`, as render_mask builds its context."""
-    from pipeline.masks.canvas import Canvas, region_of
-    from pipeline.masks.colors import COLORS
-    from pipeline.masks.geometry import face_width
-    from pipeline.masks.kinds import Context
+    """The kind's Paint on `points`, from the context render_mask builds."""
+    from pipeline.masks.render import mask_context
 
-    mask = outline(points, wear)
-    region = region_of(np.vstack([mask.polygon, points[[0, 16]]]), shape, pad=0.35 * face_width(points))
-    tight = region_of(mask.polygon, shape, pad=2)
-    body = Canvas(shape, tight)
-    body.polygon(mask.polygon)
-    alpha = body.result()
-    ctx = Context(
-        mask, points, face_frame(points, mask, shape), alpha, np.array(COLORS["white"], np.float32),
-        np.random.default_rng(0), shape, region, tight,
-    )  # fmt: skip
-    return KINDS[kind](ctx), mask, alpha
+    ctx = mask_context(points, wear, "white", shape, np.random.default_rng(0))
+    return KINDS[kind](ctx), ctx.outline, ctx.alpha
 
 
 def _distance_to(chain: np.ndarray, shape=(200, 200)) -> np.ndarray:

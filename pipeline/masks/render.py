@@ -100,6 +100,31 @@ def _matched_noise(shape: tuple[int, int], sigma: float, rng: np.random.Generato
     return noise * (sigma / max(float(1.4826 * np.median(np.abs(measured))), 1e-6))
 
 
+def mask_context(
+    points: np.ndarray, wear: str, color: str, shape: tuple[int, int], rng: np.random.Generator
+) -> Context:
+    """What a kind draws from: the outline for `wear`, the body's coverage, the face frame
+    and the regions its canvases cover."""
+    mask_outline = outline(points, wear)
+    region = region_of(
+        np.vstack([mask_outline.polygon, points[[0, 16]]]), shape, pad=0.35 * face_width(points)
+    )
+    tight = region_of(mask_outline.polygon, shape, pad=2)
+    body = Canvas(shape, tight)
+    body.polygon(mask_outline.polygon)
+    return Context(
+        outline=mask_outline,
+        points=points,
+        frame=face_frame(points, mask_outline, shape),
+        alpha=body.result(),
+        base=np.array(COLORS[color], dtype=np.float32),
+        rng=rng,
+        shape=shape,
+        region=region,
+        body=tight,
+    )
+
+
 @dataclass(frozen=True)
 class Render:
     image: np.ndarray  # HxWx3 uint8, the masked face
@@ -121,25 +146,8 @@ def render_mask(
     """Draw a mask of `kind` and `color` worn as `wear` onto `face` (HxWx3 uint8). `rng`
     picks the kind's variations (pattern, valve, lit side); the same state, the same render."""
     shape = face.shape[:2]
-    mask_outline = outline(points, wear)
-    region = region_of(
-        np.vstack([mask_outline.polygon, points[[0, 16]]]), shape, pad=0.35 * face_width(points)
-    )
-    tight = region_of(mask_outline.polygon, shape, pad=2)
-    body = Canvas(shape, tight)
-    body.polygon(mask_outline.polygon)
-    alpha = body.result()
-    ctx = Context(
-        outline=mask_outline,
-        points=points,
-        frame=face_frame(points, mask_outline, shape),
-        alpha=alpha,
-        base=np.array(COLORS[color], dtype=np.float32),
-        rng=rng if rng is not None else np.random.default_rng(0),
-        shape=shape,
-        region=region,
-        body=tight,
-    )
+    ctx = mask_context(points, wear, color, shape, rng if rng is not None else np.random.default_rng(0))
+    alpha = ctx.alpha
     paint = KINDS[kind](ctx)
     shade = _shading(face, alpha) * paint.shade * _relief(alpha, ctx.frame, points)
     shade *= _folds(shape, ctx.frame.width, ctx.rng)
