@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from pipeline.atomic import json_text
+from pipeline.atomic import atomic_path, json_text
 from pipeline.config import parse
 from pipeline.errors import MasksetError
 from pipeline.fiftyone_db import InspectConfig
@@ -15,6 +15,8 @@ from stages.paths import (
     CATALOG_FILE,
     CORRECTIONS_FILE,
     EXPORTS,
+    NODE_MODULES,
+    PLOTS_PAGE,
     PREDICTIONS,
     RAW,
     SOURCES_LOCK,
@@ -135,6 +137,27 @@ def _predict(args: argparse.Namespace) -> int:
     return 1 if failed else 0  # like cp or ls: the others were done, but not all
 
 
+def _plots_page() -> int:
+    """Written once after `npm ci` (its postinstall runs this): the page is named in
+    .dvc/config.local, so a clone that never ran npm keeps DVC's own (online) page instead
+    of a broken path."""
+    from dvc.exceptions import NotDvcRepoError
+    from dvc.repo import Repo
+
+    from pipeline.plots_page import page, read_scripts
+
+    html = page(read_scripts(NODE_MODULES))
+    try:
+        with Repo(".") as repo, repo.config.edit("local") as local:
+            local["plots"]["html_template"] = PLOTS_PAGE.name
+    except NotDvcRepoError:
+        raise MasksetError("not a DVC project: run maskset plots-page from the project folder") from None
+    with atomic_path(PLOTS_PAGE) as tmp:
+        tmp.write_text(html, encoding="utf-8")
+    print(f"{PLOTS_PAGE}: Vega inlined ({len(html) // 1024} KiB); `dvc plots show` draws offline")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     return guarded(lambda: _run(_parser().parse_args(argv)))
 
@@ -193,6 +216,9 @@ def _parser() -> argparse.ArgumentParser:
         "database", help="this project's FiftyOne database (its own mongod): where it is, or --stop it"
     )
     database.add_argument("--stop", action="store_true", help="stop the project's mongod")
+    commands.add_parser(
+        "plots-page", help="make `dvc plots show` draw offline: Vega from node_modules inlined in its page"
+    )
     review = commands.add_parser(
         "corrections",
         help="write the review tags set in the App (bad_image, relabel:<label>) to the corrections file",
@@ -211,6 +237,8 @@ def _run(args: argparse.Namespace) -> int:
         return _database(args.stop)
     if args.command == "export":
         return _export(args.model, args.out, args.tolerance)
+    if args.command == "plots-page":
+        return _plots_page()
     config, dataset = fiftyone_setup()  # before FiftyOne is imported: this project's database
     dataset = args.dataset or dataset
     if args.command == "corrections":

@@ -24,6 +24,21 @@ HEADLESS = [
     "--window-size=1400,900",
     "--virtual-time-budget=20000",
 ]
+# no network at all, so a page that still needs a CDN shows it: every host fails to resolve
+# and anything that would go out anyway is sent to a closed port
+OFFLINE = ["--host-resolver-rules=MAP * ~NOTFOUND", "--proxy-server=127.0.0.1:9"]
+
+
+def dump_dom(url: str, offline: bool = False) -> str:
+    """The DOM after one headless load (scripts run in virtual time, up to 20 s)."""
+    with tempfile.TemporaryDirectory() as profile:
+        return subprocess.run(
+            [*_browser(profile, offline), "--dump-dom", url], capture_output=True, text=True, timeout=120
+        ).stdout
+
+
+def _browser(profile: str, offline: bool) -> list[str]:
+    return [CHROMIUM, *HEADLESS, *(OFFLINE if offline else []), f"--user-data-dir={profile}"]
 
 
 def title_of(dom: str) -> str:
@@ -38,6 +53,7 @@ def render(
     deadline: float = 180.0,
     diagnose=lambda: "",
     min_bytes: int = 10_000,
+    offline: bool = False,
 ) -> str:
     """The page's DOM once `ready(dom)` holds and a screenshot of it is not blank, polled
     until `deadline` seconds have passed: a single-page app under load may take a while to
@@ -50,7 +66,7 @@ def render(
     ends = time.monotonic() + deadline
     dom, size, polls = "", 0, 0
     with tempfile.TemporaryDirectory() as profile:
-        browser = [CHROMIUM, *HEADLESS, f"--user-data-dir={profile}"]
+        browser = _browser(profile, offline)
         while True:
             polls += 1
             dom = subprocess.run(

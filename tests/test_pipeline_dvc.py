@@ -1,13 +1,17 @@
 """The whole pipeline through DVC itself, on a shrunken demo, in a copy of the repository."""
 
 import json
+import re
 import time
 
 import pandas as pd
 import pytest
 import yaml
+from dvc_render.html import PAGE_HTML
 
 from pipeline.manifest import read_manifest, read_rejected
+from tests import browser
+from tests.conftest import ROOT
 from tests.project import copy_project, sh, stop_database
 
 pytestmark = pytest.mark.slow
@@ -133,6 +137,28 @@ def test_metrics_params_and_plots_show_real_content(built):
     plots = json.loads(sh(repo, "dvc", "plots", "show", "--json").stdout)["data"]
     assert any("confusion.csv" in k for k in plots) and any("plots/metrics" in k for k in plots)
     assert "download@demo" in sh(repo, "dvc", "dag").stdout
+
+
+@pytest.mark.skipif(browser.CHROMIUM is None, reason="Debian chromium not installed (see the README)")
+def test_dvc_plots_show_draws_every_chart_with_the_network_off(built, tmp_path):
+    """After the README's `npm ci`, every chart of `dvc plots show` draws with no network;
+    DVC's own page, loading Vega from its CDN, draws none (so the check can fail)."""
+    repo, _ = built
+    assert (ROOT / "node_modules").is_dir(), "run `npm ci` (the README's setup) first"
+    (repo / "node_modules").symlink_to(ROOT / "node_modules")
+    sh(repo, "maskset", "plots-page")
+    sh(repo, "dvc", "plots", "show", "-o", str(tmp_path / "ours"))
+    page = tmp_path / "ours" / "index.html"
+    charts = page.read_text().count("vegaEmbed(")
+    assert charts >= 10  # training curves, confusion, ROC, PR, calibration per model
+    drawn = lambda dom: len(re.findall(r'<canvas[^>]*class="marks"', dom))  # noqa: E731
+    dom = browser.render(page.as_uri(), "dvc_plots.png", ready=lambda d: drawn(d) >= charts, offline=True)
+    first = re.search(r'<div id="([^"]+)" class="vega-embed', dom).group(1)
+    assert "plots_metrics" in first  # a training curve opens the page, not the contact sheet
+    (tmp_path / "dvc.html").write_text(PAGE_HTML)
+    cdn = tmp_path / "cdn"
+    sh(repo, "dvc", "plots", "show", "-o", str(cdn), "--html-template", str(tmp_path / "dvc.html"))
+    assert drawn(browser.dump_dom((cdn / "index.html").as_uri(), offline=True)) == 0
 
 
 def test_metrics_and_experiments_fit_a_terminal(built):
