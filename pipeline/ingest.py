@@ -63,7 +63,7 @@ def _reject(unit: Unit, cand: Candidate, reason: str, detail: str, label: str | 
     }
 
 
-def _check_box(box: Box, width: int, height: int, min_face: int) -> tuple[Box | None, tuple[str, str] | None]:
+def check_box(box: Box, width: int, height: int, min_face: int) -> tuple[Box | None, tuple[str, str] | None]:
     """The box clamped to the image (real boxes end a pixel past the edge), or why it is no face."""
     x0, y0, x1, y1 = box
     clamped = (max(0, x0), max(0, y0), min(width, x1), min(height, y1))
@@ -83,7 +83,7 @@ def _faces_on(
     if unit.mode == "crops":
         return [None], None
     if unit.mode == "boxes" and cand.box is not None:
-        box, problem = _check_box(cand.box, width, height, config.min_face)
+        box, problem = check_box(cand.box, width, height, config.min_face)
         return ([box], None) if box else ([], problem)
     found = detect_faces(rgb, config.detector_upsample, config.detector, config.detector_min_score)
     boxes: list[Box | None] = [b for b in found if min(b[2] - b[0], b[3] - b[1]) >= config.min_face]

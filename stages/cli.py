@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from pipeline.atomic import atomic_path, json_text
 from pipeline.config import parse
 from pipeline.errors import MasksetError
 from pipeline.fiftyone_db import InspectConfig
+from pipeline.manifest import LABELS
+from pipeline.sources import DEFAULT_COLUMNS
 from stages.common import fiftyone_setup, guarded, load_params, project, section
 from stages.paths import (
     CATALOG_FILE,
@@ -113,7 +116,7 @@ def _export(name: str, out: Path | None, tolerance: float) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from pipeline.predict import predict_files
+    from pipeline.predict import agreement, predict_files, read_boxes
 
     name = args.model or next(iter(project().models), None)
     directory = model_dir(str(name))
@@ -121,20 +124,56 @@ def _predict(args: argparse.Namespace) -> int:
         raise MasksetError(f"no trained model at {directory}: run `dvc repro` (or pass --model)")
     # --json prints the results; it writes annotated copies only where --out asks for them
     out = args.out if args.out is not None or args.json else PREDICTIONS
-    results = predict_files(args.images, directory, out, detector=args.detector, upsample=args.upsample)
+    boxes = None if args.boxes is None else read_boxes(args.boxes, tuple(args.columns.split(",")))
+    results = predict_files(
+        args.images,
+        directory,
+        out,
+        boxes,
+        _truth(args.label_map),
+        detector=args.detector,
+        upsample=args.upsample,
+    )
     failed = [r for r in results if "error" in r]
     for result in failed:
-        print(f"error: {result['image']}: cannot read ({result['error']})", file=sys.stderr)
+        print(f"error: {result['image']}: {result['error']}", file=sys.stderr)
     if args.json:
         print(json_text(results), end="")
-    else:
-        for result in results:
-            if "error" not in result:
-                faces = result["faces"]
-                found = ", ".join(f"{f['label']} {f['confidence']:.2f}" for f in faces) or "no face found"
-                where = f" -> {result['output']}" if result["output"] else ""
-                print(f"{result['image']}: {len(faces)} face(s) ({result['detector']}): {found}{where}")
+        return 1 if failed else 0
+    for result in results:
+        if "error" not in result:
+            faces = result["faces"]
+            found = ", ".join(_face_text(f) for f in faces) or "no face found"
+            where = f" -> {result['output']}" if result["output"] else ""
+            print(f"{result['image']}: {len(faces)} face(s) ({result['detector']}): {found}{where}")
+            for box in result.get("skipped", []):
+                print(f"  skipped {box['where']}: {box['reason']} ({box['detail']})")
+    if boxes is not None:
+        told = agreement(results)
+        line = f"agreement with the annotation: {told['agree']} of {told['labelled']} boxes"
+        if told["labelled"]:
+            line += f" ({told['agree'] / told['labelled']:.3f})"
+        if told["unknown_label"]:
+            line += f"; {told['unknown_label']} with a label not in {list(LABELS)}"
+            line += "" if args.label_map else " (--label-map names a catalog source to read them)"
+        print(line)
     return 1 if failed else 0  # like cp or ls: the others were done, but not all
+
+
+def _face_text(face: dict) -> str:
+    text = f"{face['label']} {face['confidence']:.2f}"
+    return f"{text} (annotated {face['annotated']})" if "annotated" in face else text
+
+
+def _truth(source_key: str | None) -> Callable[[str], str | None]:
+    """How an annotation's label becomes ours: a catalog source's label_map, or only our
+    own three labels as written."""
+    from pipeline.predict import canonical
+    from pipeline.sources import get_source, load_catalog
+
+    if source_key is None:
+        return canonical
+    return get_source(load_catalog(CATALOG_FILE), source_key).map_label
 
 
 def _plots_page() -> int:
@@ -201,6 +240,25 @@ def _parser() -> argparse.ArgumentParser:
     )
     predict.add_argument(
         "--upsample", type=int, default=1, help="detector upsampling: finds smaller faces, slower"
+    )
+    predict.add_argument(
+        "--boxes",
+        type=Path,
+        default=None,
+        help="classify these annotated boxes instead of detecting faces: a folder of PASCAL VOC "
+        "files, one .xml, or a .csv table (see --columns); each photo is matched by file name",
+    )
+    predict.add_argument(
+        "--columns",
+        default=",".join(DEFAULT_COLUMNS),
+        help="the CSV's columns for file name, xmin, ymin, xmax, ymax and (optional) label",
+    )
+    predict.add_argument(
+        "--label-map",
+        default=None,
+        metavar="SOURCE",
+        help="read the annotations' labels through this catalog source's label_map "
+        "(e.g. kaggle_face_mask_detection); without it only mask / no_mask / incorrect_mask are known",
     )
     predict.add_argument("--json", action="store_true", help="print the results as JSON")
     export = commands.add_parser(

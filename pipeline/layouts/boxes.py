@@ -36,7 +36,7 @@ class Annotated:
     size: tuple[int, int] | None = None
 
 
-def _parse_box(values: object) -> tuple[tuple[int, int, int, int] | None, Problem | None]:
+def parse_box(values: object) -> tuple[tuple[int, int, int, int] | None, Problem | None]:
     """(xmin, ymin, xmax, ymax) rounded to pixels, or why not."""
     try:
         numbers = [float(v) for v in values]  # type: ignore[attr-defined]
@@ -97,7 +97,7 @@ def units_from_annotations(
         sizes = {r.size for r in records_of_image if r.size}
         for record in records_of_image:
             for where, raw, values in record.objects:
-                box, problem = _parse_box(values)
+                box, problem = parse_box(values)
                 if problem is None and source.is_not_face(raw):
                     problem = ("not_a_face", f"class {raw!r} boxes an object, not a face (catalog not_faces)")
                 if problem is None and box is not None and box in seen:
@@ -163,26 +163,31 @@ def _bad_record(source: Source, part: Part, where: str, file: Path, detail: str)
 
 
 def parse_voc(source: Source, root: Path, part: Part) -> Iterator[Annotated | Unit]:
-    """PASCAL VOC: one XML per image, one `<object>` with `<name>` and `<bndbox>` per face.
-    Parsed by defusedxml, which refuses entity expansion and external entities."""
+    """PASCAL VOC: one XML per image, one `<object>` with `<name>` and `<bndbox>` per face."""
 
     def parse(file: Path, where: str) -> Annotated:
-        try:
-            ann = SafeET.parse(file).getroot()
-        except Exception as exc:  # defusedxml raises its own types besides ParseError
-            raise ValueError(f"{type(exc).__name__}: {exc}") from exc
-        name = (ann.findtext("filename") or "").strip() or _image_named_like(root, part, file)
-        record = Annotated(where, name)
-        width, height = ann.findtext("size/width"), ann.findtext("size/height")
-        if width and height and width.strip().isdigit() and height.strip().isdigit() and int(width) > 0:
-            record.size = (int(width), int(height))
-        for i, obj in enumerate(ann.iter("object")):
-            bnd = obj.find("bndbox")
-            values = [None if bnd is None else bnd.findtext(t) for t in ("xmin", "ymin", "xmax", "ymax")]
-            record.objects.append((f"{where}#object{i}", (obj.findtext("name") or "").strip(), values))
-        return record
+        return read_voc(file, where, lambda: _image_named_like(root, part, file))
 
     return _each_annotation_file(source, root, part, "*.xml", parse)
+
+
+def read_voc(file: Path, where: str, unnamed: Callable[[], str]) -> Annotated:
+    """One VOC file's record; `unnamed()` names the image where `<filename>` is absent.
+    Parsed by defusedxml, which refuses entity expansion and external entities; a file it
+    cannot read is a ValueError saying why."""
+    try:
+        ann = SafeET.parse(file).getroot()
+    except Exception as exc:  # defusedxml raises its own types besides ParseError
+        raise ValueError(f"{type(exc).__name__}: {exc}") from exc
+    record = Annotated(where, (ann.findtext("filename") or "").strip() or unnamed())
+    width, height = ann.findtext("size/width"), ann.findtext("size/height")
+    if width and height and width.strip().isdigit() and height.strip().isdigit() and int(width) > 0:
+        record.size = (int(width), int(height))
+    for i, obj in enumerate(ann.iter("object")):
+        bnd = obj.find("bndbox")
+        values = [None if bnd is None else bnd.findtext(t) for t in ("xmin", "ymin", "xmax", "ymax")]
+        record.objects.append((f"{where}#object{i}", (obj.findtext("name") or "").strip(), values))
+    return record
 
 
 def _image_named_like(root: Path, part: Part, xml: Path) -> str:
@@ -224,10 +229,18 @@ def parse_box_csv(source: Source, root: Path, part: Part) -> Iterator[Annotated 
     if missing:
         yield _bad_record(source, part, where, table, f"columns {missing} not in {list(df.columns)}")
         return
-    name, *box_columns, label = part.columns
+    yield from table_records(df, part.columns, where)
+
+
+def table_records(df: pd.DataFrame, columns: tuple[str, ...], where: str) -> Iterator[Annotated]:
+    """A box table's records, one per image; `columns` are name, xmin, ymin, xmax, ymax and
+    label, or the first five where the table has no label. Rows are named by their line."""
+    name, *box_columns = columns[:5]
+    label = columns[5] if len(columns) > 5 else None
     for image, rows in df.groupby(name, sort=True):
         record = Annotated(f"{where}#{image}", str(image))
         for i, row in rows.iterrows():
             values = [row[c] for c in box_columns]
-            record.objects.append((f"{where}#row{int(i) + 2}", row[label].strip(), values))
+            raw = row[label].strip() if label else ""
+            record.objects.append((f"{where}#row{int(i) + 2}", raw, values))
         yield record
