@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
 from torch import nn
 
@@ -25,7 +24,7 @@ from pipeline.model_meta import ModelMeta
 from pipeline.models import ARCHITECTURES, TORCHVISION, Backbone, build_model
 from pipeline.preprocess import predict_logits
 from pipeline.svm import SvmModel, load_svm, save_svm, train_svm
-from pipeline.train import TrainConfig, train
+from pipeline.train import train
 
 Log = Callable[[dict[str, float]], None]
 
@@ -35,7 +34,8 @@ class Family:
     name: str
     archs: frozenset[str]
     weights_file: str  # beside meta.json in the model's folder
-    train: Callable[[pd.DataFrame, TrainConfig, Log], tuple[nn.Module, ModelMeta]]
+    # (faces, config, log[, init]): init, a trained model to start from, torch only
+    train: Callable[..., tuple[nn.Module, ModelMeta]]
     save: Callable[[nn.Module, Path], None]
     load: Callable[[ModelMeta, Path], nn.Module]
     embed: Callable[[nn.Module, torch.Tensor, ModelMeta, int], np.ndarray]

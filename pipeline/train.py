@@ -81,6 +81,8 @@ class TrainConfig:
     augment: Augment = Augment()
     pretrained: bool = False
     head_epochs: int = setting(0, ge=0)  # two-phase fine-tuning: the new head alone this many epochs
+    # the faces learnt from: `exclude` drops synthetic ones (fine-tuning on real faces only)
+    synthetic: Literal["include", "exclude"] = "include"
     svm: SvmOptions = SvmOptions()  # arch svm only
     seed: int = 0
     threads: int = setting(2, ge=1)
@@ -252,12 +254,42 @@ def _duration(seconds: float) -> str:
     return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
 
 
+def training_rows(df: pd.DataFrame, config: TrainConfig) -> pd.DataFrame:
+    """The rows a model learns and validates on: with `synthetic: exclude`, the real faces
+    only (the test split is evaluate's and is not touched by this)."""
+    if config.synthetic == "include":
+        return df
+    real = df[~df["synthetic"].astype(bool)]
+    left = sorted(set(real.loc[real["split"] == "train", "label"]))
+    if len(left) < 2:
+        raise MasksetError(
+            f"synthetic: exclude leaves only {left} in the train split: every other face there is "
+            "synthetic. Fine-tune on real faces needs a source with real faces of two labels"
+        )
+    return real
+
+
+def check_init(init: ModelMeta, config: TrainConfig, classes: list[str], name: str) -> None:
+    """A model can start from another's weights only where every tensor means the same:
+    the same architecture, input and classes in the same order."""
+    mine = (config.arch, config.image_size, config.grayscale, config.normalize, tuple(classes))
+    theirs = (init.arch, init.image_size, init.grayscale, init.normalize, init.classes)
+    fields = ("arch", "image_size", "grayscale", "normalize", "classes")
+    differ = [f"{f} {a!r} vs {b!r}" for f, a, b in zip(fields, mine, theirs, strict=True) if a != b]
+    if differ:
+        raise MasksetError(f"init_from {name}: its weights do not fit this model ({'; '.join(differ)})")
+
+
 def train(
-    df: pd.DataFrame, config: TrainConfig, log: Callable[[dict[str, float]], None]
+    df: pd.DataFrame,
+    config: TrainConfig,
+    log: Callable[[dict[str, float]], None],
+    init: nn.Module | None = None,
 ) -> tuple[nn.Module, ModelMeta]:
     """Train on split == train, keep the epoch with the best val macro F1 (stopping early
-    after `patience` epochs without one); `log` receives each epoch's metrics. Returns
-    (model, metadata needed to load and use it)."""
+    after `patience` epochs without one); `log` receives each epoch's metrics. `init` is a
+    trained model to start from (see check_init). Returns (model, metadata needed to load
+    and use it)."""
     torch.manual_seed(config.seed)
     torch.set_num_threads(config.threads)
     classes = classes_of(df, config.classes)
@@ -270,6 +302,8 @@ def train(
     y_val = torch.tensor([index[v] for v in val_df["label"]])
 
     model = build_model(config.arch, len(classes), x_train.shape[1], config.image_size, config.pretrained)
+    if init is not None:
+        model.load_state_dict(init.state_dict())
     # split's balance: oversample repeats minority rows; each epoch draws every row that often
     repeats = train_df["repeats"] if "repeats" in train_df else pd.Series(1, index=train_df.index)
     draws = torch.repeat_interleave(

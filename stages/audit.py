@@ -18,7 +18,7 @@ def main() -> None:
     params = load_params()
     config = parse(AuditConfig, section("audit", params), "audit")
     df = read_manifest(manifest_of("split"))
-    preds = {m: pd.read_parquet(evaluate_dir(m) / "predictions.parquet") for m in project(params).models}
+    preds = {m: pd.read_parquet(evaluate_dir(m) / "predictions.parquet") for m in project(params).evaluated}
     report, tones = audit(df, preds, config)
     write_json(report, AUDIT / "audit.json")
     write_json({"warnings": len(report["warnings"])}, AUDIT / "summary.json")

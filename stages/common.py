@@ -5,7 +5,7 @@ from __future__ import annotations
 import errno
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -63,21 +63,40 @@ def section(name: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Project:
-    """The top-level keys: which catalog sources to build from, which models to train."""
+    """The top-level keys: which catalog sources to build from, which models to train from
+    scratch (`models`), and which to fine-tune from another's weights (`init_from`)."""
 
     sources: tuple[str, ...] = setting((), nonempty=True, unique=True)
     models: tuple[str, ...] = setting((), unique=True)
+    init_from: dict[str, str] = field(default_factory=dict)  # model -> the model it starts from
+
+    @property
+    def evaluated(self) -> tuple[str, ...]:
+        """Every model the pipeline trains, in params order: evaluate, audit and inspect's."""
+        return self.models + tuple(self.init_from)
 
 
 def project(params: dict[str, Any] | None = None) -> Project:
-    """`sources` and `models` checked, each model a key of train.models."""
+    """`sources`, `models` and `init_from` checked: each model a key of train.models, each
+    fine-tuned one trained by no other stage, starting from a model the pipeline trains."""
     params = load_params() if params is None else params
-    top = parse(Project, {k: params[k] for k in ("sources", "models") if k in params}, "")
+    keys = ("sources", "models", "init_from")
+    top = parse(Project, {k: params[k] for k in keys if k in params and params[k] is not None}, "")
     defined = (params.get("train") or {}).get("models") or {}
     for i, name in enumerate(top.models):
         if name not in defined:
             raise ParamsError(
                 f"`models[{i}]` is {name!r}, which train.models does not define: {sorted(defined)}"
+            )
+    for name, start in top.init_from.items():
+        if name not in defined:
+            raise ParamsError(f"`init_from.{name}`: train.models does not define {name!r}: {sorted(defined)}")
+        if name in top.models:
+            raise ParamsError(f"`init_from.{name}`: {name!r} is in `models` too; a model is trained once")
+        if start not in top.evaluated or start == name:
+            raise ParamsError(
+                f"`init_from.{name}` is {start!r}, which is not another model the pipeline trains "
+                f"(`models` or `init_from`): {list(top.evaluated)}"
             )
     return top
 

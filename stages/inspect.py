@@ -27,7 +27,7 @@ def main() -> None:
     from pipeline.fiftyone_app import build_dataset
 
     df = read_manifest(manifest_of("split"))
-    models = project(params).models
+    models = project(params).evaluated
     preds = {m: pd.read_parquet(evaluate_dir(m) / "predictions.parquet") for m in models}
     rejected = pd.concat([read_rejected(rejected_of(s)) for s in DATA_STAGES])
     embeddings = None

@@ -1,16 +1,17 @@
-"""train@<model>: fit one model of `train.models` on the split, logging curves with dvclive."""
+"""train@<model>: fit one model of `train.models` on the split, logging curves with dvclive;
+finetune@<model> is the same with `--init-from <model>`: it starts from that model's weights."""
 
 import math
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from dvclive import Live
 from pipeline.atomic import atomic_dir, write_json
 from pipeline.config import parse, setting
 from pipeline.errors import MasksetError, ParamsError
-from pipeline.families import family_of, save_model
+from pipeline.families import family_of, load_model, save_model
 from pipeline.manifest import read_manifest
-from pipeline.train import TrainConfig
+from pipeline.train import TrainConfig, check_init, classes_of, training_rows
 from stages.common import run, section
 from stages.paths import dvclive_dir, manifest_of, model_dir
 
@@ -24,9 +25,12 @@ class Shared:
 
 
 def main() -> None:
-    if len(sys.argv) != 2:
-        raise ParamsError("usage: python -m stages.train <model name from params.yaml train.models>")
-    name = sys.argv[1]
+    args = sys.argv[1:]
+    if len(args) not in (1, 3) or (len(args) == 3 and args[1] != "--init-from"):
+        raise ParamsError(
+            "usage: python -m stages.train <model of train.models> [--init-from <trained model>]"
+        )
+    name, init_name = args[0], (args[2] if len(args) == 3 else None)
     params = section("train")
     models = params.get("models") or {}
     if name not in models:
@@ -41,7 +45,7 @@ def main() -> None:
         TrainConfig, entry | {"seed": shared.seed, "threads": shared.threads}, f"train.models.{name}"
     )
     family = family_of(config.arch)  # an unknown arch: one line naming the known ones
-    df = read_manifest(manifest_of("split"))
+    df = training_rows(read_manifest(manifest_of("split")), config)
     if df.empty:
         raise MasksetError(
             "0 faces reached train: every face was rejected upstream. See reports/<stage>.json "
@@ -58,7 +62,15 @@ def main() -> None:
                     live.log_metric(key, value)
             live.next_step()
 
-        model, meta = family.train(df, config, log)
+        if init_name is None:
+            model, meta = family.train(df, config, log)
+        else:
+            init, init_meta = load_model(model_dir(init_name))
+            if family.name != "torch":
+                raise ParamsError(f"init_from.{name}: a {config.arch} cannot start from weights (torch only)")
+            check_init(init_meta, config, classes_of(df, config.classes), init_name)
+            model, meta = family.train(df, config, log, init)
+            meta = replace(meta, details=meta.details | {"init_from": init_name})
     # `dvc metrics show` reads this summary: the kept model's epoch, not the last one, and
     # not dvclive's own (the last epoch's values and its step); every epoch is in the curves
     kept = meta.best_epoch

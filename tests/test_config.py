@@ -79,6 +79,10 @@ CASES = [
     ("sources", ["nosuch"], ["ingest"], "nosuch"),
     ("models", ["nosuch"], ["audit"], "`models[0]`"),
     ("models", ["simple_cnn", "simple_cnn"], ["audit"], "`models` lists a value twice"),
+    ("init_from", {"simple_cnn": "svm"}, ["audit"], "'simple_cnn' is in `models` too"),
+    ("init_from", {"nosuch": "simple_cnn"}, ["audit"], "`init_from.nosuch`: train.models does not define"),
+    ("init_from", {"resnet18": "resnet18"}, ["audit"], "is 'resnet18', which is not another model"),
+    ("init_from", ["resnet18"], ["audit"], "`init_from`"),
     ("inspect.port", 0, ["inspect"], "inspect.port"),
 ]
 

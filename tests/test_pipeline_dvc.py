@@ -15,6 +15,8 @@ from tests.conftest import ROOT
 from tests.project import copy_project, sh, stop_database
 
 pytestmark = pytest.mark.slow
+# fine-tuned from the demo's simple_cnn: same input, one epoch at a tenth of the rate
+TUNED = {"arch": "simple_cnn", "image_size": 64, "grayscale": True, "epochs": 1, "lr": 0.0001}
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +24,8 @@ def built(tmp_path_factory):
     repo = copy_project(
         tmp_path_factory.mktemp("repo"),
         download={"demo": {"lfw_faces": 30}},
-        train={"models": {"simple_cnn": {"epochs": 2}}},
+        train={"models": {"simple_cnn": {"epochs": 2}, "simple_cnn_tuned": TUNED}},
+        init_from={"simple_cnn_tuned": "simple_cnn"},
     )
     params = yaml.safe_load((repo / "params.yaml").read_text())
     try:
@@ -171,9 +174,9 @@ def test_metrics_and_experiments_fit_a_terminal(built):
     keep = "Experiment|.*:accuracy|.*:f1_macro"
     exp = sh(repo, "dvc", "exp", "show", "--csv", "--drop", ".*", "--keep", keep).stdout
     header = exp.splitlines()[0].split(",")
-    assert "reports/evaluate/simple_cnn/metrics.json:accuracy" in header and len(header) == 5, (
+    assert "reports/evaluate/simple_cnn/metrics.json:accuracy" in header and len(header) == 7, (
         header
-    )  # 2 models
+    )  # 3 models
 
 
 def test_changing_a_param_reruns_only_downstream_stages(built):
@@ -184,3 +187,17 @@ def test_changing_a_param_reruns_only_downstream_stages(built):
     assert "train@simple_cnn" in status and "ingest" not in status.replace("reports/counts/ingest", "")
     diff = sh(repo, "dvc", "params", "diff").stdout
     assert "train.models.simple_cnn.lr" in diff and "0.001" in diff and "0.002" in diff
+    # the model fine-tuned from it is downstream: DVC would retrain it after simple_cnn
+    planned = sh(repo, "dvc", "repro", "--dry").stdout
+    assert planned.index("'train@simple_cnn'") < planned.index("'finetune@simple_cnn_tuned'")
+
+
+def test_a_fine_tuned_model_starts_from_its_init_and_is_evaluated_and_audited(built):
+    repo, _ = built
+    meta = json.loads((repo / "models/simple_cnn_tuned/meta.json").read_text())
+    assert meta["details"]["init_from"] == "simple_cnn" and meta["epochs_run"] == 1
+    metrics = json.loads((repo / "reports/evaluate/simple_cnn_tuned/metrics.json").read_text())
+    assert 0 <= metrics["f1_macro"] <= 1
+    audit = json.loads((repo / "reports/audit/audit.json").read_text())
+    assert "simple_cnn_tuned" in audit["models"]
+    assert "finetune@simple_cnn_tuned" in sh(repo, "dvc", "dag").stdout

@@ -10,7 +10,7 @@ from pipeline.families import load_model, save_model
 from pipeline.models import ARCHITECTURES, TORCHVISION, build_model
 from pipeline.preprocess import load_tensor_cache
 from pipeline.svm import train_svm
-from pipeline.train import Augment, SvmOptions, TrainConfig, _epoch_order, train
+from pipeline.train import Augment, SvmOptions, TrainConfig, _epoch_order, check_init, train, training_rows
 from tests.conftest import toy_manifest
 
 SIZES = {"inception_v3": 75, "simple_cnn": 64}
@@ -122,6 +122,31 @@ def test_two_phase_fine_tuning_trains_the_head_alone_first(separable):
     # the backbone's first convolution is where the seeded init left it; the head moved
     assert torch.equal(model.model.conv1.weight, reference.model.conv1.weight)
     assert not torch.equal(model.head.weight, reference.head.weight)
+
+
+def test_a_model_starts_from_another_s_weights_and_only_from_one_that_fits(separable):
+    first, meta = train(separable, TrainConfig(arch="model1", image_size=32, epochs=1), lambda m: None)
+    # lr 0: whatever the model ends with is where it started, which is the first model
+    config = TrainConfig(arch="model1", image_size=32, epochs=1, lr=0.0, seed=7)
+    second, _ = train(separable, config, lambda m: None, init=first)
+    for name, tensor in first.state_dict().items():
+        assert torch.equal(second.state_dict()[name], tensor), name
+    fresh, _ = train(separable, config, lambda m: None)
+    weight = next(iter(first.state_dict()))  # without init: the seeded start, not the first model
+    assert not torch.equal(fresh.state_dict()[weight], first.state_dict()[weight])
+    check_init(meta, TrainConfig(arch="model1", image_size=32), ["mask", "no_mask"], "first")
+    with pytest.raises(MasksetError, match=r"init_from first: .*image_size 64 vs 32; classes"):
+        check_init(meta, TrainConfig(arch="model1", image_size=64), ["no_mask", "mask"], "first")
+
+
+def test_synthetic_exclude_trains_on_real_faces_only(separable):
+    faces = separable.assign(synthetic=[i % 3 == 0 for i in range(len(separable))])
+    kept = training_rows(faces, TrainConfig(synthetic="exclude"))
+    assert len(kept) == (~faces["synthetic"]).sum() and not kept["synthetic"].any()
+    assert training_rows(faces, TrainConfig()).equals(faces)
+    masks_made = separable.assign(synthetic=separable["label"] == "mask")
+    with pytest.raises(MasksetError, match=r"synthetic: exclude leaves only \['no_mask'\]"):
+        training_rows(masks_made, TrainConfig(synthetic="exclude"))
 
 
 def test_early_stopping_and_schedules(separable):
