@@ -26,6 +26,7 @@ from pipeline.manifest import (
     write_manifest,
     write_rejected,
 )
+from pipeline.parallel import ParallelConfig, parallel_backend
 from stages.paths import (
     PARAMS_FILE,
     counts_of,
@@ -183,8 +184,16 @@ def guarded(main: Callable[[], int | None]) -> int:
 
 
 def run(main: Callable[[], None]) -> None:
-    """Run a stage script: stages and `maskset` turn errors into exit codes alike."""
-    status = guarded(main)
+    """Run a stage script: stages and `maskset` turn errors into exit codes alike. Its
+    per-image work runs on params.yaml's `parallel` backend (a process pool by default)."""
+
+    def on_backend() -> None:
+        params = load_params()
+        config = parse(ParallelConfig, params.get("parallel") or {}, "parallel")
+        with parallel_backend(config):
+            main()
+
+    status = guarded(on_backend)
     if status:
         sys.exit(status)
 
