@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from math import ceil
+from pathlib import Path
 from typing import Literal, cast
 
 import pandas as pd
@@ -285,20 +286,24 @@ def train(
     config: TrainConfig,
     log: Callable[[dict[str, float]], None],
     init: nn.Module | None = None,
+    cache_dir: Path | None = None,
 ) -> tuple[nn.Module, ModelMeta]:
     """Train on split == train, keep the epoch with the best val macro F1 (stopping early
     after `patience` epochs without one); `log` receives each epoch's metrics. `init` is a
-    trained model to start from (see check_init). Returns (model, metadata needed to load
-    and use it)."""
+    trained model to start from (see check_init); `cache_dir` keeps the decoded faces in
+    memory-mapped files there instead of RAM. Returns (model, metadata needed to load and
+    use it)."""
     torch.manual_seed(config.seed)
     torch.set_num_threads(config.threads)
     classes = classes_of(df, config.classes)
     index = {label: i for i, label in enumerate(classes)}
     train_df = df[(df["split"] == "train") & df["label"].isin(classes)]
     val_df = df[(df["split"] == "val") & df["label"].isin(classes)]
-    x_train = load_tensor_cache(list(train_df["path"]), config.image_size, config.grayscale)
+    mode = f"{config.image_size}-{'grey' if config.grayscale else 'rgb'}"
+    on_disk = {role: None if cache_dir is None else cache_dir / f"{role}-{mode}" for role in ("train", "val")}
+    x_train = load_tensor_cache(list(train_df["path"]), config.image_size, config.grayscale, on_disk["train"])
     y_train = torch.tensor([index[v] for v in train_df["label"]])
-    x_val = load_tensor_cache(list(val_df["path"]), config.image_size, config.grayscale)
+    x_val = load_tensor_cache(list(val_df["path"]), config.image_size, config.grayscale, on_disk["val"])
     y_val = torch.tensor([index[v] for v in val_df["label"]])
 
     model = build_model(config.arch, len(classes), x_train.shape[1], config.image_size, config.pretrained)

@@ -29,6 +29,8 @@ CONTACT_SHEET = REPORTS / "synthesize" / "contact_sheet.png"
 INSPECT_SUMMARY = REPORTS / "inspect.json"
 PREDICTIONS = Path("predictions")  # `maskset predict --out`'s default
 EXPORTS = Path("exports")  # `maskset export`'s: outside models/, which DVC owns
+# train's decoded faces, memory-mapped (train.cache: disk): rebuilt when the rows change
+TENSOR_CACHE = Path(".cache") / "tensors"
 NODE_MODULES = Path("node_modules")  # `npm ci`'s: the Vega libraries for the plots page
 # `maskset plots-page`'s, named in .dvc/config.local; DVC reads a relative name from .dvc/
 PLOTS_PAGE = Path(".dvc") / "plots.html"

@@ -4,6 +4,7 @@ finetune@<model> is the same with `--init-from <model>`: it starts from that mod
 import math
 import sys
 from dataclasses import dataclass, replace
+from typing import Literal
 
 from dvclive import Live
 from pipeline.atomic import atomic_dir, write_json
@@ -13,7 +14,7 @@ from pipeline.families import family_of, load_model, save_model
 from pipeline.manifest import read_manifest
 from pipeline.train import TrainConfig, check_init, classes_of, training_rows
 from stages.common import run, section
-from stages.paths import dvclive_dir, manifest_of, model_dir
+from stages.paths import TENSOR_CACHE, dvclive_dir, manifest_of, model_dir
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,8 @@ class Shared:
 
     seed: int = 0
     threads: int = setting(2, ge=1)
+    # where torch models keep the decoded faces: memory-mapped files (RAM flat at any size) or RAM
+    cache: Literal["disk", "memory"] = "disk"
 
 
 def main() -> None:
@@ -35,7 +38,7 @@ def main() -> None:
     models = params.get("models") or {}
     if name not in models:
         raise ParamsError(f"train.models has no {name!r}; it has {sorted(models)}")
-    shared = parse(Shared, {k: params[k] for k in ("seed", "threads") if k in params}, "train")
+    shared = parse(Shared, {k: params[k] for k in ("seed", "threads", "cache") if k in params}, "train")
     entry = models[name]
     if not isinstance(entry, dict):
         raise ParamsError(
@@ -62,14 +65,17 @@ def main() -> None:
                     live.log_metric(key, value)
             live.next_step()
 
-        if init_name is None:
-            model, meta = family.train(df, config, log)
-        else:
+        torch_only: dict = {}
+        if family.name == "torch" and shared.cache == "disk":
+            torch_only["cache_dir"] = TENSOR_CACHE
+        if init_name is not None:
             init, init_meta = load_model(model_dir(init_name))
             if family.name != "torch":
                 raise ParamsError(f"init_from.{name}: a {config.arch} cannot start from weights (torch only)")
             check_init(init_meta, config, classes_of(df, config.classes), init_name)
-            model, meta = family.train(df, config, log, init)
+            torch_only["init"] = init
+        model, meta = family.train(df, config, log, **torch_only)
+        if init_name is not None:
             meta = replace(meta, details=meta.details | {"init_from": init_name})
     # `dvc metrics show` reads this summary: the kept model's epoch, not the last one, and
     # not dvclive's own (the last epoch's values and its step); every epoch is in the curves

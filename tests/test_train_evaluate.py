@@ -2,6 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from PIL import Image
 from sklearn.metrics import f1_score, precision_score
 
 from pipeline.errors import MasksetError
@@ -137,6 +138,37 @@ def test_a_model_starts_from_another_s_weights_and_only_from_one_that_fits(separ
     check_init(meta, TrainConfig(arch="model1", image_size=32), ["mask", "no_mask"], "first")
     with pytest.raises(MasksetError, match=r"init_from first: .*image_size 64 vs 32; classes"):
         check_init(meta, TrainConfig(arch="model1", image_size=64), ["no_mask", "mask"], "first")
+
+
+def test_the_disk_cache_is_the_same_faces_reused_until_a_file_changes(separable, tmp_path):
+    paths = list(separable["path"])
+    in_ram = load_tensor_cache(paths, 32, False)
+    cache = tmp_path / "cache" / "train-32-rgb"
+    on_disk = load_tensor_cache(paths, 32, False, cache)
+    data = cache.with_suffix(".npy")
+    assert torch.equal(on_disk, in_ram) and data.stat().st_size > in_ram.numel()
+    built = data.stat().st_mtime_ns
+    assert torch.equal(load_tensor_cache(paths, 32, False, cache), in_ram)
+    assert data.stat().st_mtime_ns == built  # reused, not rebuilt
+    Image.fromarray(np.zeros((40, 40, 3), np.uint8)).save(paths[0])  # a stage rewrote a face
+    rebuilt = load_tensor_cache(paths, 32, False, cache)
+    assert rebuilt[0].sum() == 0 and torch.equal(rebuilt[1:], in_ram[1:])
+    on_disk[0] = 255  # copy-on-write: a change in memory never reaches the file
+    assert load_tensor_cache(paths, 32, False, cache)[0].sum() == 0
+
+
+def test_training_from_the_disk_cache_gives_the_same_model(separable, tmp_path):
+    config = TrainConfig(arch="model1", image_size=32, epochs=2)
+    from_ram, _ = train(separable, config, lambda m: None)
+    from_disk, _ = train(separable, config, lambda m: None, cache_dir=tmp_path / "cache")
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == [
+        "train-32-rgb.json",
+        "train-32-rgb.npy",
+        "val-32-rgb.json",
+        "val-32-rgb.npy",
+    ]
+    for name, tensor in from_ram.state_dict().items():
+        assert torch.equal(from_disk.state_dict()[name], tensor), name
 
 
 def test_synthetic_exclude_trains_on_real_faces_only(separable):
