@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import math
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -94,7 +95,9 @@ def _dask_map(
     fn: Callable[[T], R], items: Sequence[T], workers: int, chunksize: int, address: str | None
 ) -> Iterator[R]:
     """Chunks submitted to the cluster, a bounded window of them in flight (so memory does
-    not grow with the list), results taken back in submission order."""
+    not grow with the list), results taken back in submission order. Chunks are larger than
+    the pool's (about 8 a worker over the whole list): each Dask task costs scheduling and a
+    round trip, and `fn` is sent to the workers once, not with every chunk."""
     from dask.distributed import Client, LocalCluster
 
     with ExitStack() as stack:
@@ -117,13 +120,15 @@ def _dask_map(
                     f"parallel.address {address}: no Dask scheduler answered ({exc}); start one "
                     "(`dask scheduler`) or set parallel.backend: process"
                 ) from None
-        slots = 2 * max(1, len(client.nthreads()) if address else workers)
-        chunks = (items[i : i + chunksize] for i in range(0, len(items), chunksize))
-        first = itertools.islice(chunks, slots)
-        window = deque(client.submit(_run_chunk, fn, c, pure=False) for c in first)
+        running = max(1, len(client.nthreads()) if address else workers)
+        size = max(chunksize, math.ceil(len(items) / (8 * running)))
+        chunks = (items[i : i + size] for i in range(0, len(items), size))
+        [shared] = client.scatter([fn], broadcast=True)
+        first = itertools.islice(chunks, 2 * running)
+        window = deque(client.submit(_run_chunk, shared, c, pure=False) for c in first)
         while window:
             done = window.popleft().result()
             following = next(chunks, None)
             if following is not None:
-                window.append(client.submit(_run_chunk, fn, following, pure=False))
+                window.append(client.submit(_run_chunk, shared, following, pure=False))
             yield from done

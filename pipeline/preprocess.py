@@ -102,20 +102,25 @@ def normalise(batch: torch.Tensor, how: str = "unit") -> torch.Tensor:
     """uint8 -> float by the named per-channel mean and std; stored with the model so
     evaluation matches training."""
     mean, std = NORMALISATIONS[how]
-    channels = batch.shape[1]
-    mean_t = torch.tensor(mean[:channels] if channels == 3 else (sum(mean) / 3,)).view(1, -1, 1, 1)
-    std_t = torch.tensor(std[:channels] if channels == 3 else (sum(std) / 3,)).view(1, -1, 1, 1)
-    return (batch.float() / 255.0 - mean_t) / std_t
+    channels, device = batch.shape[1], batch.device
+    mean_t = torch.tensor(mean[:channels] if channels == 3 else (sum(mean) / 3,), device=device)
+    std_t = torch.tensor(std[:channels] if channels == 3 else (sum(std) / 3,), device=device)
+    return (batch.float() / 255.0 - mean_t.view(1, -1, 1, 1)) / std_t.view(1, -1, 1, 1)
 
 
 def predict_logits(
     model: nn.Module, images: torch.Tensor, how: str = "unit", batch_size: int = 128
 ) -> torch.Tensor:
+    """Logits on the CPU, computed on the model's device (batches are moved there)."""
     model.eval()
+    device = next(model.parameters(), torch.empty(0)).device
     with torch.no_grad():
         return (
             torch.cat(
-                [model(normalise(images[i : i + batch_size], how)) for i in range(0, len(images), batch_size)]
+                [
+                    model(normalise(images[i : i + batch_size].to(device), how)).cpu()
+                    for i in range(0, len(images), batch_size)
+                ]
             )
             if len(images)
             else torch.empty(0)

@@ -6,6 +6,7 @@ time in the model rather than in PNG decoding; augmentation runs on the cached t
 
 from __future__ import annotations
 
+import re
 import sys
 import time
 from collections.abc import Callable
@@ -85,10 +86,14 @@ class TrainConfig:
     # the faces learnt from: `exclude` drops synthetic ones (fine-tuning on real faces only)
     synthetic: Literal["include", "exclude"] = "include"
     svm: SvmOptions = SvmOptions()  # arch svm only
+    amp: bool = False  # mixed precision (float16 autocast) on a CUDA device; ignored on the CPU
     seed: int = 0
     threads: int = setting(2, ge=1)
+    device: str = "auto"  # auto (CUDA when present) | cpu | cuda | cuda:N; train.device
 
     def __post_init__(self) -> None:
+        if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", self.device):
+            raise ValueError(f"device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
         if len(self.classes) == 1:
             raise ValueError(
                 f"classes must be two or more of {LABELS} (or [] for all), got {list(self.classes)}"
@@ -208,7 +213,25 @@ def recompute_bn_stats(
     if len(chunks) > 1 and len(chunks[-1]) == 1:  # BatchNorm cannot take one value per channel
         chunks.pop()
     with torch.no_grad():
-        torch.optim.swa_utils.update_bn((normalise(images[c], how) for c in chunks), model)
+        device = next(model.parameters()).device
+        torch.optim.swa_utils.update_bn((normalise(images[c], how) for c in chunks), model, device)
+
+
+def resolve_device(name: str) -> torch.device:
+    """`auto` is the first CUDA device where torch sees one, else the CPU; a CUDA device
+    asked for by name where there is none is an error, not a silent fallback."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise MasksetError(f"train.device {name}: torch sees no CUDA device here; use auto or cpu")
+    return torch.device(name)
+
+
+def to_device(batch: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """A CPU batch on `device`; through pinned memory to a GPU, so the copy overlaps compute."""
+    if device.type == "cpu":
+        return batch
+    return batch.pin_memory().to(device, non_blocking=True)
 
 
 def _optimizer(params, config: TrainConfig) -> torch.optim.Optimizer:
@@ -295,6 +318,8 @@ def train(
     use it)."""
     torch.manual_seed(config.seed)
     torch.set_num_threads(config.threads)
+    device = resolve_device(config.device)
+    amp = config.amp and device.type == "cuda"
     classes = classes_of(df, config.classes)
     index = {label: i for i, label in enumerate(classes)}
     train_df = df[(df["split"] == "train") & df["label"].isin(classes)]
@@ -309,6 +334,7 @@ def train(
     model = build_model(config.arch, len(classes), x_train.shape[1], config.image_size, config.pretrained)
     if init is not None:
         model.load_state_dict(init.state_dict())
+    model.to(device)
     # split's balance: oversample repeats minority rows; each epoch draws every row that often
     repeats = train_df["repeats"] if "repeats" in train_df else pd.Series(1, index=train_df.index)
     draws = torch.repeat_interleave(
@@ -317,7 +343,9 @@ def train(
     # weights from the rows as drawn: after oversampling or a balanced sampler, about 1
     counts = torch.bincount(y_train[draws], minlength=len(classes)).clamp(min=1).float()
     balanced = config.class_weights and config.sampler != "balanced"
-    loss_fn = nn.CrossEntropyLoss(weight=counts.sum() / (len(classes) * counts) if balanced else None)
+    weight = (counts.sum() / (len(classes) * counts)).to(device) if balanced else None
+    loss_fn = nn.CrossEntropyLoss(weight=weight)
+    scaler = torch.amp.GradScaler(device.type, enabled=amp)
     # two-phase fine-tuning: the new head alone first, then every layer
     # (TrainConfig allows head_epochs for torchvision backbones only)
     phases = [(config.head_epochs, cast(Backbone, model).head.parameters())] if config.head_epochs else []
@@ -341,11 +369,13 @@ def train(
             total = 0.0
             for start in range(0, len(order), config.batch_size):
                 idx = order[start : start + config.batch_size]
-                batch = torch.stack([augment(img) for img in x_train[idx]])
+                batch = to_device(torch.stack([augment(img) for img in x_train[idx]]), device)
                 opt.zero_grad()
-                loss = loss_fn(model(normalise(batch, config.normalize)), y_train[idx])
-                loss.backward()
-                opt.step()
+                with torch.autocast(device.type, enabled=amp):
+                    loss = loss_fn(model(normalise(batch, config.normalize)), to_device(y_train[idx], device))
+                scaler.scale(loss).backward()
+                scaler.step(opt)
+                scaler.update()
                 total += loss.item() * len(idx)
                 progress.update(len(idx))
             progress.close()
@@ -376,6 +406,7 @@ def train(
             )
     assert best_state is not None  # epochs >= 1, so one epoch was the best
     model.load_state_dict(best_state)
+    model.to("cpu")  # saved and used from here on the CPU; the state_dict is device-free
     meta = ModelMeta(
         arch=config.arch,
         classes=tuple(classes),
@@ -389,6 +420,7 @@ def train(
         best_epoch=best_epoch,
         epochs_run=epoch,
         details={
+            "device": str(device),
             "train_images_per_second": seen / max(time.perf_counter() - started, 1e-9),
             "train_draws_per_epoch": len(draws),
         },

@@ -19,12 +19,13 @@ from stages.paths import TENSOR_CACHE, dvclive_dir, manifest_of, model_dir
 
 @dataclass(frozen=True)
 class Shared:
-    """train.seed and train.threads, which every model of train.models uses."""
+    """train.seed, threads, cache and device, which every model of train.models uses."""
 
     seed: int = 0
     threads: int = setting(2, ge=1)
     # where torch models keep the decoded faces: memory-mapped files (RAM flat at any size) or RAM
     cache: Literal["disk", "memory"] = "disk"
+    device: str = "auto"  # checked by TrainConfig: auto | cpu | cuda | cuda:N
 
 
 def main() -> None:
@@ -38,14 +39,17 @@ def main() -> None:
     models = params.get("models") or {}
     if name not in models:
         raise ParamsError(f"train.models has no {name!r}; it has {sorted(models)}")
-    shared = parse(Shared, {k: params[k] for k in ("seed", "threads", "cache") if k in params}, "train")
+    keys = ("seed", "threads", "cache", "device")
+    shared = parse(Shared, {k: params[k] for k in keys if k in params}, "train")
     entry = models[name]
     if not isinstance(entry, dict):
         raise ParamsError(
             f"`train.models.{name}` must be a mapping of keys (arch, epochs, ...), got {entry!r}"
         )
     config = parse(
-        TrainConfig, entry | {"seed": shared.seed, "threads": shared.threads}, f"train.models.{name}"
+        TrainConfig,
+        entry | {"seed": shared.seed, "threads": shared.threads, "device": shared.device},
+        f"train.models.{name}",
     )
     family = family_of(config.arch)  # an unknown arch: one line naming the known ones
     df = training_rows(read_manifest(manifest_of("split")), config)

@@ -1,3 +1,5 @@
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -11,7 +13,16 @@ from pipeline.families import load_model, save_model
 from pipeline.models import ARCHITECTURES, TORCHVISION, build_model
 from pipeline.preprocess import load_tensor_cache
 from pipeline.svm import train_svm
-from pipeline.train import Augment, SvmOptions, TrainConfig, _epoch_order, check_init, train, training_rows
+from pipeline.train import (
+    Augment,
+    SvmOptions,
+    TrainConfig,
+    _epoch_order,
+    check_init,
+    resolve_device,
+    train,
+    training_rows,
+)
 from tests.conftest import toy_manifest
 
 SIZES = {"inception_v3": 75, "simple_cnn": 64}
@@ -169,6 +180,23 @@ def test_training_from_the_disk_cache_gives_the_same_model(separable, tmp_path):
     ]
     for name, tensor in from_ram.state_dict().items():
         assert torch.equal(from_disk.state_dict()[name], tensor), name
+
+
+def test_the_device_is_chosen_checked_and_recorded(separable):
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert resolve_device("cpu") == torch.device("cpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(MasksetError, match=r"train\.device cuda:1: torch sees no CUDA device"):
+            resolve_device("cuda:1")
+    with pytest.raises(ValueError, match="device must be auto, cpu, cuda or cuda:N, got 'gpu'"):
+        TrainConfig(device="gpu")
+    config = TrainConfig(arch="model1", image_size=32, epochs=1, device="cpu")
+    model, meta = train(separable, config, lambda m: None)
+    assert meta.details["device"] == "cpu"
+    # mixed precision is for CUDA: on the CPU the same model comes out
+    same, _ = train(separable, dataclasses.replace(config, amp=True), lambda m: None)
+    for name, tensor in model.state_dict().items():
+        assert torch.equal(same.state_dict()[name], tensor), name
 
 
 def test_synthetic_exclude_trains_on_real_faces_only(separable):
