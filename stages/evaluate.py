@@ -10,9 +10,10 @@ from pipeline.config import parse
 from pipeline.errors import ParamsError
 from pipeline.evaluate import EvaluateConfig, evaluate, headline, predictions
 from pipeline.explain import explain
-from pipeline.families import load_model
+from pipeline.families import family_of, load_model
 from pipeline.images import save_png
 from pipeline.manifest import read_manifest
+from pipeline.train import resolve_device
 from stages.common import run, section
 from stages.paths import evaluate_dir, manifest_of, model_dir
 
@@ -28,7 +29,11 @@ def main() -> None:
     out = evaluate_dir(name)
     model, meta = load_model(model_dir(name))
     df = read_manifest(manifest_of("split"))
+    # a torch model predicts on train.device (a GPU where there is one); heatmaps on the CPU
+    if family_of(meta.arch).name == "torch":
+        model.to(resolve_device(str(section("train").get("device", "auto"))))
     preds = predictions(model, meta, df, config.batch_size)
+    model.to("cpu")
     metrics, tables = evaluate(preds, list(meta.classes), config)
     out.mkdir(parents=True, exist_ok=True)
     with atomic_path(out / "predictions.parquet") as tmp:
