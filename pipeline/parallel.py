@@ -24,6 +24,9 @@ from pipeline.errors import MasksetError
 
 T = TypeVar("T")
 R = TypeVar("R")
+# Dask chunks a worker gets over a whole list: fewer cost less scheduling, more leave less
+# idle time at the end, when the last chunks run on some workers while others have none
+CHUNKS_PER_WORKER = 24
 
 
 @dataclass(frozen=True)
@@ -96,12 +99,16 @@ def _dask_map(
 ) -> Iterator[R]:
     """Chunks submitted to the cluster, a bounded window of them in flight (so memory does
     not grow with the list), results taken back in submission order. Chunks are larger than
-    the pool's (about 8 a worker over the whole list): each Dask task costs scheduling and a
+    the pool's (CHUNKS_PER_WORKER a worker over the whole list): each Dask task costs scheduling and a
     round trip, and `fn` is sent to the workers once, not with every chunk."""
+    import dask
     from dask.distributed import Client, LocalCluster
 
     with ExitStack() as stack:
         if address is None:
+            # forked workers start with the stage's modules imported (spawned ones spend
+            # seconds importing dlib, OpenCV and pandas again), as the process pool's do
+            stack.enter_context(dask.config.set({"distributed.worker.multiprocessing-method": "fork"}))
             cluster = stack.enter_context(
                 LocalCluster(
                     n_workers=workers,
@@ -121,7 +128,7 @@ def _dask_map(
                     "(`dask scheduler`) or set parallel.backend: process"
                 ) from None
         running = max(1, len(client.nthreads()) if address else workers)
-        size = max(chunksize, math.ceil(len(items) / (8 * running)))
+        size = max(chunksize, math.ceil(len(items) / (CHUNKS_PER_WORKER * running)))
         chunks = (items[i : i + size] for i in range(0, len(items), size))
         [shared] = client.scatter([fn], broadcast=True)
         first = itertools.islice(chunks, 2 * running)
