@@ -27,6 +27,10 @@ R = TypeVar("R")
 # Dask chunks a worker gets over a whole list: fewer cost less scheduling, more leave less
 # idle time at the end, when the last chunks run on some workers while others have none
 CHUNKS_PER_WORKER = 24
+# chunks submitted ahead of the one whose results are due next: results are taken in order,
+# so with too few a worker done with its chunks waits for a slower one's (their results are
+# small, so the window costs little memory)
+IN_FLIGHT_PER_WORKER = 6
 
 
 @dataclass(frozen=True)
@@ -108,7 +112,12 @@ def _dask_map(
         if address is None:
             # forked workers start with the stage's modules imported (spawned ones spend
             # seconds importing dlib, OpenCV and pandas again), as the process pool's do
-            stack.enter_context(dask.config.set({"distributed.worker.multiprocessing-method": "fork"}))
+            # and without Dask's sampling profiler, which walks every task's stack every 10 ms
+            settings = {
+                "distributed.worker.multiprocessing-method": "fork",
+                "distributed.worker.profile.enabled": False,
+            }
+            stack.enter_context(dask.config.set(settings))
             cluster = stack.enter_context(
                 LocalCluster(
                     n_workers=workers,
@@ -131,7 +140,7 @@ def _dask_map(
         size = max(chunksize, math.ceil(len(items) / (CHUNKS_PER_WORKER * running)))
         chunks = (items[i : i + size] for i in range(0, len(items), size))
         [shared] = client.scatter([fn], broadcast=True)
-        first = itertools.islice(chunks, 2 * running)
+        first = itertools.islice(chunks, IN_FLIGHT_PER_WORKER * running)
         window = deque(client.submit(_run_chunk, shared, c, pure=False) for c in first)
         while window:
             done = window.popleft().result()
