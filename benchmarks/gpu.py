@@ -20,6 +20,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 
@@ -37,18 +38,17 @@ RECIPES = {
 
 def manifest(n: int) -> pd.DataFrame:
     """n rows over the real faces: 90% train, 10% val."""
-    paths = sorted(str(p) for p in FACES.glob("*.jpg"))
-    rows = [
+    paths = np.array(sorted(str(p) for p in FACES.glob("*.jpg")))
+    i = np.arange(n)
+    return pd.DataFrame(
         {
-            "id": f"f{i}",
+            "id": [f"f{k}" for k in i],
             "path": paths[i % len(paths)],
-            "label": ("mask", "no_mask")[i % 2],
-            "split": "val" if i % 10 == 0 else "train",
-            "synthetic": False,
+            "label": np.where(i % 2, "no_mask", "mask"),
+            "split": np.where(i % 10 == 0, "val", "train"),
+            "synthetic": np.zeros(n, dtype=bool),
         }
-        for i in range(n)
-    ]
-    return pd.DataFrame(rows)
+    )
 
 
 def speed(df: pd.DataFrame, config: TrainConfig, cache: Path) -> float:
