@@ -66,10 +66,11 @@ def measure(n: int, cache: str, folder: str) -> tuple[float, dict[str, int]]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", type=int, nargs="+", default=[20_000, 100_000])
+    parser.add_argument("--caches", nargs="+", choices=["disk", "memory"], default=["disk", "memory"])
     args = parser.parse_args()
     print("| faces | cache | seconds | peak RssAnon (MB) | peak RssFile (MB) |")
     print("|---:|---|---:|---:|---:|")
-    for cache in ("disk", "memory"):
+    for cache in args.caches:
         for n in args.sizes:
             with tempfile.TemporaryDirectory() as folder:
                 seconds, seen = measure(n, cache, folder)

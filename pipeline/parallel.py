@@ -130,7 +130,7 @@ def _dask_map(
             client = stack.enter_context(Client(cluster))
         else:
             try:
-                client = stack.enter_context(Client(address, timeout=10))
+                client = stack.enter_context(Client(address, timeout=5))
             except OSError as exc:
                 raise MasksetError(
                     f"parallel.address {address}: no Dask scheduler answered ({exc}); start one "
