@@ -29,10 +29,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from memory import SHARED, write_faces  # noqa: E402
+from memory import SHARED, faces_project  # noqa: E402
 
 from stages.paths import stage_dir  # noqa: E402
-from tests.project import ENV, copy_project, stage_command, tree_digest  # noqa: E402
+from tests.project import ENV, stage_command, tree_digest  # noqa: E402
 
 STAGES = ("ingest", "dedup", "filter")
 
@@ -71,15 +71,7 @@ def main() -> None:
     work = args.keep or Path(tempfile.mkdtemp(prefix="maskset-dask-"))
     work.mkdir(parents=True, exist_ok=True)
     try:
-        counts = write_faces(work / "faces", args.images, work / "voc")
-        print(f"wrote {args.images} faces {counts}", flush=True)
-        repo = copy_project(
-            work / "project",
-            sources=["local"],
-            models=["simple_cnn"],
-            download={"local": {"path": str(work / "faces")}},
-            dedup={"verify_ncc": 1.0},  # as memory.py: every variant reaches filter
-        )
+        repo = faces_project(work, args.images)
         subprocess.run(stage_command("download", "local"), cwd=repo, env=ENV, check=True, capture_output=True)
         print("| stage | pool wall s | dask wall s | pool CPU s | dask CPU s | dask / pool CPU | outputs |")
         print("|---|---:|---:|---:|---:|---:|---|")

@@ -91,6 +91,25 @@ def write_faces(into: Path, n: int, tmp: Path) -> dict[str, int]:
     return counts
 
 
+def faces_project(work: Path, n: int, **params: dict) -> Path:
+    """`n` faces in work/faces, read in place by the `local` source of a project copy in
+    work/project (`params` merged into its params.yaml)."""
+    counts = write_faces(work / "faces", n, work / "voc")
+    print(f"faces per label: {counts}", flush=True)
+    return copy_project(
+        work / "project",
+        sources=["local"],
+        models=["simple_cnn"],
+        download={"local": {"path": str(work / "faces")}},
+        # the faces are variants of ~700 real ones, and dedup would rightly drop most of
+        # them; it still fingerprints and searches all, but verifies none as a copy, so
+        # every stage after it sees all of them too
+        dedup={"verify_ncc": 1.0},
+        synthesize={"sources": ["local"]},
+        **params,
+    )
+
+
 class PeakMemory(threading.Thread):
     """Peak summed PSS of a process and its descendants, and the largest single RSS."""
 
@@ -142,20 +161,10 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     try:
         started = time.perf_counter()
-        counts = write_faces(work / "faces", args.images, work / "voc")
-        print(f"wrote {args.images} faces {counts} in {time.perf_counter() - started:.0f} s", flush=True)
-        repo = copy_project(
-            work / "project",
-            sources=["local"],
-            models=["simple_cnn"],
-            download={"local": {"path": str(work / "faces")}},
-            # the faces are variants of ~700 real ones, and dedup would rightly drop most of
-            # them; it still fingerprints and searches all, but verifies none as a copy, so
-            # every stage after it sees the 20,000 too
-            dedup={"verify_ncc": 1.0},
-            synthesize={"sources": ["local"]},
-            train={"models": {"simple_cnn": {"epochs": 1, "grayscale": False}}},
+        repo = faces_project(
+            work, args.images, train={"models": {"simple_cnn": {"epochs": 1, "grayscale": False}}}
         )
+        print(f"wrote {args.images} faces in {time.perf_counter() - started:.0f} s", flush=True)
         print("| stage | seconds | peak PSS, stage + workers (MB) | largest single RSS (MB) | summary |")
         print("|---|---:|---:|---:|---|")
         for stage in STAGES:
