@@ -1,9 +1,10 @@
 """Training memory at 20,000 and 100,000 faces, the tensor cache on disk and in RAM (issue 25:
 flat within 10% with the cache on disk).
 
-Each run is train() in a fresh process on a split manifest of N rows over the real
-utkface-600 faces (each row decoded into the cache on its own, as distinct faces would be),
-one epoch of model1 at 64 px RGB. A sampler reads the process's /proc status every 0.2 s:
+Each run is the train stage's work in a fresh process: it reads a split manifest of N rows
+over the real utkface-600 faces (each row decoded into the cache on its own, as distinct
+faces would be; every column a real build fills, landmarks included) as the stage does,
+and trains one epoch of model1 at 64 px RGB. A sampler reads the process's /proc status every 0.2 s:
 RssAnon is the memory the process owns (what can run a machine out of memory), RssFile the
 file pages it has mapped (the memory-mapped cache: the kernel's page cache, dropped under
 pressure and shared). Peaks are printed.
@@ -21,19 +22,57 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from gpu import manifest  # noqa: E402
+
+from pipeline.manifest import new_manifest, write_manifest  # noqa: E402
+
 CHILD = """
 import sys
 from pathlib import Path
 sys.path.insert(0, {root!r})
-sys.path.insert(0, {bench!r})
-from gpu import manifest
-from pipeline.train import TrainConfig, train
-df = manifest({n})
+from pipeline.train import TrainConfig, load_training_rows, train
 config = TrainConfig(arch="model1", image_size=64, epochs=1, batch_size=64, device="cpu")
+df = load_training_rows(Path({manifest!r}), config)
 cache = None if {cache!r} == "memory" else Path({folder!r})
 train(df, config, lambda metrics: None, cache_dir=cache)
 """
+
+
+def write_split(n: int, path: Path) -> None:
+    """A split manifest of n rows over the real faces with every column a real build fills
+    (hashes, provenance, 68 landmarks, tone), written as the split stage writes it, so the
+    child reads it as the train stage does."""
+    df = manifest(n)
+    rng = np.random.default_rng(0)
+    hexes = [f"{k:064x}" for k in rng.integers(0, 2**62, n)]
+    df = df.assign(
+        source="utkface",
+        origin=[f"UTKFace/{Path(p).name}" for p in df["path"]],
+        box=[[0, 0, 200, 200]] * n,
+        width=200,
+        height=200,
+        sha256=hexes,
+        phash=[h[:16] for h in hexes],
+        phash_mirror=[h[16:32] for h in hexes],
+        origin_sha256=[h[::-1] for h in hexes],
+        label_raw=df["label"],
+        group=df["id"],
+        landmarks=list(rng.uniform(0, 200, (n, 136)).astype(np.float32)),
+        landmark_method="box",
+        landmark_shift=0.02,
+        skin_tone_ita=30.0,
+        skin_tone_bin="intermediate",
+        monk_tone=4,
+        skin_tone_method="landmarks",
+        repeats=1,
+    )
+    write_manifest(new_manifest(df.to_dict("records")), path)
 
 
 def peaks(pid: int, done: threading.Event, out: dict[str, int]) -> None:
@@ -49,7 +88,9 @@ def peaks(pid: int, done: threading.Event, out: dict[str, int]) -> None:
 
 
 def measure(n: int, cache: str, folder: str) -> tuple[float, dict[str, int]]:
-    code = CHILD.format(root=str(ROOT), bench=str(ROOT / "benchmarks"), n=n, cache=cache, folder=folder)
+    split = Path(folder) / "manifest.parquet"
+    write_split(n, split)
+    code = CHILD.format(root=str(ROOT), manifest=str(split), cache=cache, folder=folder)
     started = time.perf_counter()
     process = subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.DEVNULL)
     seen: dict[str, int] = {}

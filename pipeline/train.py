@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from pipeline.config import setting
 from pipeline.errors import MasksetError
-from pipeline.manifest import LABELS, LabelName
+from pipeline.manifest import LABELS, LabelName, read_manifest
 from pipeline.model_meta import ModelMeta
 from pipeline.models import Backbone, build_model
 from pipeline.preprocess import load_tensor_cache, normalise, predict_logits
@@ -276,6 +276,16 @@ def validation_metrics(
 def _duration(seconds: float) -> str:
     minutes, secs = divmod(round(seconds), 60)
     return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+
+
+# what training reads of the split manifest (torch and SVM families alike): the rest of its
+# 40 columns (landmarks, hashes, provenance) would cost RAM per row and teach nothing
+TRAIN_COLUMNS = ("id", "path", "label", "split", "group", "synthetic", "repeats")
+
+
+def load_training_rows(path: Path, config: TrainConfig) -> pd.DataFrame:
+    """The split manifest's TRAIN_COLUMNS, of the rows `config` learns from."""
+    return training_rows(read_manifest(path, TRAIN_COLUMNS), config)
 
 
 def training_rows(df: pd.DataFrame, config: TrainConfig) -> pd.DataFrame:

@@ -11,8 +11,7 @@ from pipeline.atomic import atomic_dir, write_json
 from pipeline.config import parse, setting
 from pipeline.errors import MasksetError, ParamsError
 from pipeline.families import family_of, load_model, save_model
-from pipeline.manifest import read_manifest
-from pipeline.train import TrainConfig, check_init, classes_of, training_rows
+from pipeline.train import TrainConfig, check_init, classes_of, load_training_rows
 from stages.common import run, section
 from stages.paths import TENSOR_CACHE, dvclive_dir, manifest_of, model_dir
 
@@ -52,7 +51,7 @@ def main() -> None:
         f"train.models.{name}",
     )
     family = family_of(config.arch)  # an unknown arch: one line naming the known ones
-    df = training_rows(read_manifest(manifest_of("split")), config)
+    df = load_training_rows(manifest_of("split"), config)
     if df.empty:
         raise MasksetError(
             "0 faces reached train: every face was rejected upstream. See reports/<stage>.json "

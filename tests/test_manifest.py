@@ -40,6 +40,14 @@ def test_roundtrip_keeps_values_and_sorts_by_id(tmp_path):
     assert back["label"].isin(LABELS).all()
 
 
+def test_columns_read_only_those_in_their_order(tmp_path):
+    write_manifest(new_manifest(rows(4)), tmp_path / "m.parquet")
+    back = read_manifest(tmp_path / "m.parquet", ["path", "label", "repeats"])
+    assert list(back.columns) == ["path", "label", "repeats"]
+    assert list(back["label"]) == [LABELS[i % 2] for i in range(4)]
+    assert back["repeats"].isna().all()  # in the schema, never filled here
+
+
 def test_same_content_gives_identical_files(tmp_path):
     write_manifest(new_manifest(rows(6)), tmp_path / "a.parquet")
     write_manifest(new_manifest(list(reversed(rows(6)))), tmp_path / "b.parquet")

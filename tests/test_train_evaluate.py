@@ -10,15 +10,18 @@ from sklearn.metrics import f1_score, precision_score
 from pipeline.errors import MasksetError
 from pipeline.evaluate import classification_metrics, evaluate, predictions
 from pipeline.families import load_model, save_model
+from pipeline.manifest import write_manifest
 from pipeline.models import ARCHITECTURES, TORCHVISION, build_model
 from pipeline.preprocess import load_tensor_cache
 from pipeline.svm import train_svm
 from pipeline.train import (
+    TRAIN_COLUMNS,
     Augment,
     SvmOptions,
     TrainConfig,
     _epoch_order,
     check_init,
+    load_training_rows,
     resolve_device,
     train,
     training_rows,
@@ -207,6 +210,14 @@ def test_synthetic_exclude_trains_on_real_faces_only(separable):
     masks_made = separable.assign(synthetic=separable["label"] == "mask")
     with pytest.raises(MasksetError, match=r"synthetic: exclude leaves only \['no_mask'\]"):
         training_rows(masks_made, TrainConfig(synthetic="exclude"))
+
+
+def test_training_reads_only_the_columns_it_uses(separable, tmp_path):
+    faces = separable.assign(landmarks=[[1.0] * 136] * len(separable), sha256="ab" * 32)
+    write_manifest(faces, tmp_path / "split.parquet")
+    df = load_training_rows(tmp_path / "split.parquet", TrainConfig(synthetic="exclude"))
+    assert list(df.columns) == list(TRAIN_COLUMNS)
+    assert sorted(df["path"]) == sorted(faces["path"])
 
 
 def test_early_stopping_and_schedules(separable):
