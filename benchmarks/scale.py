@@ -5,10 +5,11 @@ The faces are memory.py's: real faces varied into distinct JPEGs, read in place 
 `local` source of a project copy. Each data stage runs as `dvc repro --single-item`, so the
 time counts DVC's own work around the script (hashing the outputs, copying them into the
 cache, writing dvc.lock) as well as the script's; the script's share is timed from when its
-process appears to when it exits. Memory is sampled every 0.25 s over DVC and all its
-descendants. Then `dvc status` and a no-op `dvc repro split` are timed, and the disk each
-part takes is measured. The last table projects to `--project` faces linearly, which holds
-for every stage but dedup's candidate search (see benchmarks/README.md).
+process appears to when it exits. Memory is sampled every second over DVC and all its
+descendants (reading PSS costs CPU). Then `dvc status` and a no-op `dvc repro split` are
+timed, and the disk each part takes is measured. The last table projects to `--project`
+faces linearly, which holds for every stage but dedup's candidate search (see
+benchmarks/README.md).
 
     python benchmarks/scale.py [--images 100000] [--project 1000000] [--keep DIR]
 """
@@ -50,7 +51,7 @@ class Sampler(threading.Thread):
         self.done = threading.Event()
 
     def run(self) -> None:
-        while not self.done.wait(0.25):
+        while not self.done.wait(1.0):  # PSS reads smaps: costly for a large process
             try:
                 procs = [self.root, *self.root.children(recursive=True)]
             except psutil.NoSuchProcess:
