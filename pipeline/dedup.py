@@ -18,7 +18,8 @@ side lands 10-20 bits from its original. So near duplicates are found in two ste
    is matched, is the same pixel for pixel above the nose bridge (within a pixel and a few
    grey levels); another person in a similar pose may correlate as well when faces are
    aligned, but differs there in hair, eyes and background. Pairs already joined through
-   other copies are not verified again, so a cluster of k copies costs about k checks.
+   other copies are not verified again, so a cluster of k copies costs about k checks. The
+   views live in a memory-mapped temporary file (Prints), not in RAM.
 
 A pair whose rows above the nose bridge are the same picture while at least `overlay_change`
 of the lower face changed is an overlay: one photo with a mask drawn on it (or cut out of
@@ -34,6 +35,7 @@ members merge into the representative's, and so do the groups of faces within
 
 from __future__ import annotations
 
+import tempfile
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -350,11 +352,43 @@ _CROPS = np.nonzero(BASE == 0)[0]
 _TURNED = np.nonzero(BASE == CENTRE)[0]
 
 
-def _matches(prints: list[Fingerprint], a: np.ndarray, b: np.ndarray, bound: float = -1.0) -> np.ndarray:
-    """(pairs, 4): Match fields of pairs (prints[a[k]], prints[b[k]]), both ways round; the
-    changes only where a correlation reaches `bound`."""
-    views = np.stack([p.views for p in prints])
-    moments = np.stack([p.moments for p in prints])  # faces, (whole, upper), (mean, scale), V
+@dataclass(frozen=True)
+class Prints:
+    """Every face's fingerprint, as arrays indexed like the manifest's rows. The views are
+    18 KB a face (1.8 GB at 100,000 faces), so they go to a memory-mapped file as the workers
+    return them: verification reads the few thousand faces of a chunk at a time, and the
+    process's own memory does not grow with the dataset."""
+
+    codes: np.ndarray  # (faces, views + 1) uint64
+    views: np.ndarray  # (faces, views, NCC_SIDE, NCC_SIDE) uint8, memory-mapped
+    moments: np.ndarray  # (faces, 2, 2, views) float32
+    sharpness: np.ndarray  # (faces,) float64; 0 where unreadable
+    unreadable: dict[int, tuple[str, str]]  # row -> (reason, detail)
+
+    @classmethod
+    def of(cls, paths: list[str], workers: int, folder: Path) -> Prints:
+        n, v = len(paths), len(BASE)
+        views = np.lib.format.open_memmap(folder / "views.npy", "w+", np.uint8, (n, v, NCC_SIDE, NCC_SIDE))
+        codes = np.zeros((n, v + 1), np.uint64)
+        moments = np.zeros((n, 2, 2, v), np.float32)
+        sharpness = np.zeros(n)
+        unreadable = {}
+        found = parallel_map(fingerprint, paths, workers=workers, chunksize=32, desc="dedup")
+        for i, print_ in enumerate(found):
+            if isinstance(print_, Fingerprint):
+                codes[i], views[i], moments[i] = print_.codes, print_.views, print_.moments
+                sharpness[i] = print_.sharpness
+            else:
+                unreadable[i] = print_
+        return cls(codes, views, moments, sharpness, unreadable)
+
+
+def _matches(
+    views: np.ndarray, moments: np.ndarray, a: np.ndarray, b: np.ndarray, bound: float = -1.0
+) -> np.ndarray:
+    """(pairs, 4): Match fields of the pairs of faces (a[k], b[k]) of `views` and their
+    `moments` (Prints' layout), both ways round; the changes only where a correlation
+    reaches `bound`."""
     mean, scale = moments[:, :, 0] - SHIFT, moments[:, :, 1]
     # The NCC of two views from their raw dot product and _moments, so each pair reads one
     # copy of its views for both correlations. Shifted to about 0, grey levels are small
@@ -397,11 +431,12 @@ def _matches(prints: list[Fingerprint], a: np.ndarray, b: np.ndarray, bound: flo
 
 def similarity(a: Fingerprint, b: Fingerprint) -> Match:
     """How alike two faces are."""
-    return Match(*map(float, _matches([a, b], np.array([0]), np.array([1]))[0]))
+    views, moments = np.stack([a.views, b.views]), np.stack([a.moments, b.moments])
+    return Match(*map(float, _matches(views, moments, np.array([0]), np.array([1]))[0]))
 
 
 def _compare(
-    prints: list, pairs: np.ndarray, bound: float, workers: int = 1, chunk: int = 1024
+    prints: Prints, pairs: np.ndarray, bound: float, workers: int = 1, chunk: int = 1024
 ) -> list[Match]:
     """similarity() of many pairs, vectorised in chunks of pairs on `workers` threads (the
     work is numpy's, which releases the GIL); each face in a chunk is normalised once,
@@ -410,7 +445,7 @@ def _compare(
     def scores(part: np.ndarray) -> np.ndarray:
         faces, local = np.unique(part, return_inverse=True)
         a, b = local.reshape(-1, 2).T
-        return _matches([prints[i] for i in faces], a, b, bound)
+        return _matches(prints.views[faces], prints.moments[faces], a, b, bound)
 
     parts = [pairs[start : start + chunk] for start in range(0, len(pairs), chunk)]
     with ThreadPoolExecutor(max_workers=min(workers, max(len(parts), 1))) as pool:
@@ -482,48 +517,55 @@ def _overlay_partners(
     return pd.Series({k: sorted(v) if v else None for k, v in partners.items()}, dtype=object)
 
 
-def dedup(df: pd.DataFrame, config: DedupConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(kept, rejected): one representative per duplicate cluster; clusters whose members
-    disagree on the label are rejected whole as `label_conflict`."""
-    df = df.reset_index(drop=True)
-    prints = list(
-        parallel_map(fingerprint, list(df["path"]), workers=config.workers, chunksize=32, desc="dedup")
-    )
-    unreadable = {i: p for i, p in enumerate(prints) if not isinstance(p, Fingerprint)}
-    rejected = [(i, reason, detail, None) for i, (reason, detail) in unreadable.items()]
-    good = {i: p for i, p in enumerate(prints) if isinstance(p, Fingerprint)}
-    ok = sorted(good)
-    sharpness = np.array([good[i].sharpness if i in good else 0.0 for i in range(len(df))])
-
+def _clusters(
+    df: pd.DataFrame, prints: Prints, config: DedupConfig
+) -> tuple[DisjointSet, dict[tuple[int, int], float], list[tuple[int, int]]]:
+    """(the readable rows joined into clusters of copies, the correlation that joined each
+    verified pair, the overlay pairs)."""
+    ok = [i for i in range(len(df)) if i not in prints.unreadable]
     sets = DisjointSet(ok)
     evidence: dict[tuple[int, int], float] = {}
     overlays: list[tuple[int, int]] = []
     for _, idx in df.loc[ok].groupby("sha256").groups.items():
         for k in idx[1:]:
             sets.merge(idx[0], k)
-    if len(ok) > 1:
-        codes = np.stack([good[i].codes for i in ok])
-        candidates = np.asarray(ok)[candidate_pairs(codes, config.candidate_distance, config.workers)]
-        same_label = df["label"].to_numpy()
-        exact = [(min(members), k) for members in sets.subsets() for k in members if k != min(members)]
-        joined = [np.array(exact, dtype=np.int64).reshape(-1, 2)]
-        for batch in _unjoined_batches(candidates, joined, len(df)):
-            copies = []
-            matches = _compare(prints, batch, config.verify_ncc, config.workers)
-            for (i, j), match in zip(batch, matches, strict=True):
-                if match.is_overlay(config, same_label=same_label[i] == same_label[j]):
-                    overlays.append((i, j))
-                elif match.is_copy(config):
-                    sets.merge(i, j)
-                    copies.append((i, j))
-                    evidence[(i, j)] = evidence[(j, i)] = match.whole
-            joined.append(np.array(copies, dtype=np.int64).reshape(-1, 2))
+    if len(ok) < 2:
+        return sets, evidence, overlays
+    pairs = candidate_pairs(prints.codes[ok], config.candidate_distance, config.workers)
+    candidates = np.asarray(ok)[pairs]
+    same_label = df["label"].to_numpy()
+    exact = [(min(members), k) for members in sets.subsets() for k in members if k != min(members)]
+    joined = [np.array(exact, dtype=np.int64).reshape(-1, 2)]
+    for batch in _unjoined_batches(candidates, joined, len(df)):
+        copies = []
+        matches = _compare(prints, batch, config.verify_ncc, config.workers)
+        for (i, j), match in zip(batch, matches, strict=True):
+            if match.is_overlay(config, same_label=same_label[i] == same_label[j]):
+                overlays.append((i, j))
+            elif match.is_copy(config):
+                sets.merge(i, j)
+                copies.append((i, j))
+                evidence[(i, j)] = evidence[(j, i)] = match.whole
+        joined.append(np.array(copies, dtype=np.int64).reshape(-1, 2))
+    return sets, evidence, overlays
+
+
+def dedup(df: pd.DataFrame, config: DedupConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(kept, rejected): one representative per duplicate cluster; clusters whose members
+    disagree on the label are rejected whole as `label_conflict`."""
+    df = df.reset_index(drop=True)
+    with tempfile.TemporaryDirectory(prefix="maskset-dedup-") as tmp:
+        prints = Prints.of(list(df["path"]), config.workers, Path(tmp))
+        sets, evidence, overlays = _clusters(df, prints, config)
+    unreadable = prints.unreadable
+    rejected = [(i, reason, detail, None) for i, (reason, detail) in unreadable.items()]
+    ok = [i for i in range(len(df)) if i not in unreadable]
     # the split's leakage check counts pairs this close in the manifest's own pHashes
     both = df.loc[ok]
     close = near_pairs(hash_codes(both["phash"]), config.group_distance, hash_codes(both["phash_mirror"]))
     group_pairs = [(ok[a], ok[b]) for a, b in close]
 
-    order = _representative_order(df, sharpness)
+    order = _representative_order(df, prints.sharpness)
     rank = np.empty(len(df), dtype=np.int64)
     rank[order.to_numpy()] = np.arange(len(order))
     ids, labels, sha = df["id"].to_numpy(), df["label"].to_numpy(), df["sha256"].to_numpy()

@@ -5,7 +5,7 @@ import pytest
 from PIL import Image, ImageEnhance
 
 from pipeline.config import parse
-from pipeline.dedup import DedupConfig, content_box, dedup, dedup_report, fingerprint, similarity
+from pipeline.dedup import DedupConfig, Prints, content_box, dedup, dedup_report, fingerprint, similarity
 from pipeline.errors import ParamsError
 from pipeline.images import content_hashes, load_rgb
 from pipeline.landmarks import LandmarksConfig, face_landmarks
@@ -60,6 +60,20 @@ def edited(face: np.ndarray) -> dict[str, np.ndarray]:
 def test_distinct_real_faces_are_all_kept(faces, row):
     kept, rejected = dedup(new_manifest(row(f"f{i}", f) for i, f in enumerate(faces)), DedupConfig(workers=1))
     assert len(kept) == len(faces) and len(rejected) == 0
+
+
+def test_the_views_verification_reads_are_kept_on_disk_not_in_ram(faces, row, tmp_path):
+    rows = [row(f"f{i}", f) for i, f in enumerate(faces[:3])]
+    (tmp_path / "broken.png").write_bytes(b"not a png")
+    paths = [r["path"] for r in rows] + [str(tmp_path / "broken.png")]
+    (tmp_path / "prints").mkdir()
+    prints = Prints.of(paths, 1, tmp_path / "prints")
+    assert isinstance(prints.views, np.memmap)
+    assert (tmp_path / "prints" / "views.npy").stat().st_size >= prints.views.nbytes
+    for i, path in enumerate(paths[:3]):
+        one = fingerprint(path)
+        assert np.array_equal(prints.views[i], one.views) and np.array_equal(prints.codes[i], one.codes)
+    assert prints.unreadable == {3: fingerprint(paths[3])}
 
 
 def test_edited_copies_cluster_and_the_original_is_kept(faces, row):
