@@ -1,15 +1,17 @@
 """Skin tone on real faces: how often it is known, and how far it can be trusted.
 
 - **Known**: the share of colour faces at least 32 px a side that get a tone, per set, label
-  and placement (`landmarks`: patches placed by the 68 points; `box`: placed in the crop's
-  known face box where no points fit), and why the rest are unknown. Sets: utkface-600
+  and placement (`landmarks`: patches placed by the 68 points; `eyes`: by the eye centres two
+  models agree on where the 68 points fail; `box`: placed in the crop's known face box), and
+  why the rest are unknown. Sets: utkface-600
   (aligned, unmasked), the Kaggle VOC sample's crops and real-masked-dev (both through
   ingest with the default params, as a user's build would have them).
 - **Against annotations**: on utkface-600, the AUC of ITA between the annotated race groups
   (White vs Black, White vs Indian, Asian vs Black), and the bins per group: how many White
   faces land in `brown` or `dark`, the misreading the issue saw.
-- **Box against landmarks**: on faces whose points fit, the bin the box placement gives
-  compared with the landmarks' (same bin, within one bin): how far the fallback can be trusted.
+- **Fallbacks against landmarks**: on faces whose points fit, the bin the eye placement (from
+  the points' eye centres) and the box placement give, compared with the landmarks' (same
+  bin, within one bin): how far each fallback can be trusted.
 - **Layout**: where the landmark-placed patches sit in the known face box, per set: what
   pipeline/skin_tone.py's BOX_REGION must cover.
 
@@ -20,6 +22,7 @@ Paste the tables into benchmarks/README.md with the date.
 
 from __future__ import annotations
 
+import itertools
 import sys
 import tempfile
 from pathlib import Path
@@ -31,6 +34,7 @@ from sklearn.metrics import roc_auc_score
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from pipeline.face_points import LEFT_EYE, RIGHT_EYE  # noqa: E402
 from pipeline.images import load_rgb  # noqa: E402
 from pipeline.ingest import IngestConfig, ingest_source  # noqa: E402
 from pipeline.landmarks import LandmarksConfig, face_landmarks, known_box  # noqa: E402
@@ -56,6 +60,9 @@ def measure(path: str) -> dict:
     if out.get("landmarks") is not None:
         points = np.asarray(out["landmarks"], dtype=np.float32).reshape(68, 2)
         out["box_bin"] = estimate(rgb, None, box=box).bin
+        out["eyes_bin"] = estimate(
+            rgb, None, eyes=np.stack([points[LEFT_EYE].mean(0), points[RIGHT_EYE].mean(0)])
+        ).bin
         left, top, right, bottom = box
         out["layout"] = [
             ((c[0] - left) / (right - left), (c[1] - top) / (bottom - top), r / (right - left))
@@ -77,8 +84,10 @@ def ingested(key: str, folder: Path, tmp: Path) -> tuple[list[str], list[str]]:
 
 
 def known_table(df: pd.DataFrame) -> None:
-    print("| set | label | colour faces >= 32 px | known | by landmarks | by box | top unknown reasons |")
-    print("|---|---|---|---|---|---|---|")
+    print(
+        "| set | label | colour, >= 32 px | known | by landmarks | by eyes | by box | top reasons unknown |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
     eligible = df[df["colour"] & (df[["width", "height"]].min(axis=1) >= 32)]
     for (name, label), g in eligible.groupby(["set", "label"]):
         known = g["skin_tone_bin"] != "unknown"
@@ -87,7 +96,7 @@ def known_table(df: pd.DataFrame) -> None:
         by = g.loc[known, "skin_tone_method"].value_counts()
         print(
             f"| {name} | {label} | {len(g)} | {known.mean():.1%} | {by.get('landmarks', 0)} | "
-            f"{by.get('box', 0)} | {top} |"
+            f"{by.get('eyes', 0)} | {by.get('box', 0)} | {top} |"
         )
     for name, g in eligible.groupby("set"):
         print(f"{name}: known {(g['skin_tone_bin'] != 'unknown').mean():.1%} of {len(g)}")
@@ -111,14 +120,16 @@ def annotation_table(utk: pd.DataFrame) -> None:
 def agreement_table(df: pd.DataFrame) -> None:
     both = df.dropna(subset=["box_bin"])
     both = both[both["skin_tone_bin"] != "unknown"]
-    print("\n| set | faces with landmarks and a tone | box gives a tone | same bin | within one bin |")
-    print("|---|---|---|---|---|")
-    for name, g in both.groupby("set"):
-        boxed = g[g["box_bin"] != "unknown"]
-        step = (boxed["box_bin"].map(BINS.index) - boxed["skin_tone_bin"].map(BINS.index)).abs()
+    print(
+        "\n| set | placement | faces with landmarks and a tone | it gives one | same bin | within one bin |"
+    )
+    print("|---|---|---|---|---|---|")
+    for (name, g), placement in itertools.product(both.groupby("set"), ("eyes", "box")):
+        placed = g[g[f"{placement}_bin"] != "unknown"]
+        step = (placed[f"{placement}_bin"].map(BINS.index) - placed["skin_tone_bin"].map(BINS.index)).abs()
         print(
-            f"| {name} | {len(g)} | {len(boxed) / max(len(g), 1):.1%} | {(step == 0).mean():.1%} | "
-            f"{(step <= 1).mean():.1%} |"
+            f"| {name} | {placement} | {len(g)} | {len(placed) / max(len(g), 1):.1%} | "
+            f"{(step == 0).mean():.1%} | {(step <= 1).mean():.1%} |"
         )
 
 

@@ -104,7 +104,7 @@ def _processing(sources: list[Source], synthetic: int) -> str:
 
 
 def _tone_rows(manifest: pd.DataFrame) -> list[list[object]]:
-    """Per label: faces, tones placed by landmarks and by the box, share unknown."""
+    """Per label: faces, tones placed by landmarks, by the eyes and by the box, share unknown."""
     if "skin_tone_bin" not in manifest:
         return []
     method = manifest.get("skin_tone_method", pd.Series(None, index=manifest.index))
@@ -115,7 +115,8 @@ def _tone_rows(manifest: pd.DataFrame) -> list[list[object]]:
         if of.any():
             by = method[of & known].value_counts()
             unknown = f"{1 - known[of].mean():.0%}"
-            rows.append([label, int(of.sum()), int(by.get("landmarks", 0)), int(by.get("box", 0)), unknown])
+            placed = [int(by.get(m, 0)) for m in ("landmarks", "eyes", "box")]
+            rows.append([label, int(of.sum()), *placed, unknown])
     return rows
 
 
@@ -228,15 +229,17 @@ Label x attribute association (Cramér's V; 0 none, 1 the attribute gives the la
 {_table(associations, ["attribute", "from", "Cramér's V"])}
 
 Skin tone is estimated, never a person's identity: ITA from skin patches placed by the 68
-landmarks, or, where they do not fit, from a region of the face box (`skin_tone_method`);
-faces without usable skin are `unknown`. How often each label's faces have a tone:
+landmarks, or, where they do not fit, by the eye centres two models agree on, or else from a
+region of the face box (`skin_tone_method`); faces without usable skin are `unknown`. How
+often each label's faces have a tone:
 
-{_table(tone_rows, ["label", "faces", "by landmarks", "by box", "unknown"])}
+{_table(tone_rows, ["label", "faces", "by landmarks", "by eyes", "by box", "unknown"])}
 
 How far to trust it (benchmarks/skin_tone.py on UTKFace's race annotations): ITA ranks White
 above Black faces with an AUC of about 0.77, and light faces in shadow read darker (about one
-White face in five lands in `brown` or `dark`); the box region gives the landmarks' bin or
-the next one for 85-97% of faces. Read per-tone numbers as indicative, not as measurements.
+White face in five lands in `brown` or `dark`); on faces whose landmarks fit, the eye
+placement gives the landmarks' bin or the next one for 94-98% of faces, the box region for
+85-98%. Read per-tone numbers as indicative, not as measurements.
 
 {USES.format(licence_limits=_licence_limits(sources))}
 ## Maintenance

@@ -10,6 +10,11 @@ kept; an unstable one gets the detector's box instead (upsampled for small faces
 costs about ten times more. Measured on the UTKFace sample: the refitted known-box points lie
 on average 1.6% of the inter-ocular distance from the detector-box fit's, and the fit runs at
 110-160 faces/s on one core here (benchmarks/synthesis.py).
+
+A fit that still fails keeps its eyes where a second model agrees with them (agreed_eyes):
+on masked faces the jaw and mouth points are guesses, but the eyes are in plain sight. That
+gives no mask geometry, only eye centres (`eyes`, `landmark_method` = eyes, the two models'
+disagreement as `landmark_shift`), which the skin tone places its patches by.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from PIL import Image
 
 from pipeline.config import setting
 from pipeline.face_points import CHIN, EYES, LEFT_EYE, MOUTH, NOSE_TIP, RIGHT_EYE
-from pipeline.faces import Box, detect_faces, landmarks_68
+from pipeline.faces import Box, detect_faces, eye_centres_5, landmarks_68
 from pipeline.images import ImageRejected, load_rgb
 from pipeline.manifest import check_conservation, reject_rows
 from pipeline.parallel import parallel_map
@@ -41,6 +46,8 @@ DETECTOR_BOX = np.array([0.012, -0.101, -0.038, -0.099])
 class LandmarksConfig:
     box_inset: float = setting(0.08, ge=0, lt=0.5)  # the known box: the crop minus this a side
     max_shift: float = setting(0.1, gt=0)  # a fit moving more than this on refit is unstable
+    # where the 68 points fail, their eyes are kept if the 5-point model's are this close
+    max_eye_disagreement: float = setting(0.15, gt=0)
     upsample_to: int = setting(200, ge=1)  # faces smaller than this are upscaled for the detector
     detector_upsample: int = setting(1, ge=0, le=4)
     workers: int = setting(2, ge=1)
@@ -142,10 +149,40 @@ def face_landmarks(path: str, config: LandmarksConfig) -> dict:
     if error is None and shift > config.max_shift:
         error = f"unstable_fit(shift={shift:.3f})"
     columns = {"landmark_method": method, "landmark_shift": shift, "landmark_error": error}
-    if error:
-        # no points to place the skin patches by: they go where they sit on average in the box
-        return columns | tone_columns(estimate(rgb, None, box=known))
-    return columns | {"landmarks": points.ravel().tolist()} | tone_columns(estimate(rgb, points))
+    if not error:
+        return columns | {"landmarks": points.ravel().tolist()} | tone_columns(estimate(rgb, points))
+    eyes = agreed_eyes(rgb, points, known, config)
+    if eyes is not None:
+        # the lower face is not known (synthesis still skips the row by landmark_error), the eyes are
+        at, disagreement = eyes
+        columns |= {"landmark_method": "eyes", "landmark_shift": disagreement, "eyes": at.ravel().tolist()}
+        return columns | tone_columns(estimate(rgb, None, eyes=at))
+    # nothing to place the skin patches by: they go where they sit on average in the box
+    return columns | tone_columns(estimate(rgb, None, box=known))
+
+
+def agreed_eyes(
+    rgb: np.ndarray, points: np.ndarray, known: Box, config: LandmarksConfig
+) -> tuple[np.ndarray, float] | None:
+    """Where a 68-point fit failed as a whole (on masked faces the mask moves its jaw and
+    mouth points, and the fit is unstable), its eyes may still be right: they are kept when
+    dlib's separate 5-point model, fitted in the known box, puts both eye centres within
+    `max_eye_disagreement` inter-ocular distances of them, and they are plausible eyes in the
+    crop. Returns (the two models' mean eye centres, image left first; their disagreement)."""
+    height, width = rgb.shape[:2]
+    from_68 = np.stack([points[LEFT_EYE].mean(0), points[RIGHT_EYE].mean(0)])
+    from_68 = from_68[np.argsort(from_68[:, 0])]
+    from_5 = eye_centres_5(rgb, known)
+    distance = float(np.linalg.norm(from_68[1] - from_68[0]))
+    if distance < 0.15 * width:
+        return None
+    disagreement = float(np.linalg.norm(from_5 - from_68, axis=1).max()) / distance
+    eyes = (from_68 + from_5) / 2
+    inside = ((eyes >= 0) & (eyes < (width, height))).all()
+    level = abs(eyes[1, 1] - eyes[0, 1]) < 0.5 * (eyes[1, 0] - eyes[0, 0])  # turned under ~27 degrees
+    if disagreement > config.max_eye_disagreement or not inside or not level:
+        return None
+    return eyes, disagreement
 
 
 def add_landmarks(df: pd.DataFrame, config: LandmarksConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -157,7 +194,7 @@ def add_landmarks(df: pd.DataFrame, config: LandmarksConfig) -> tuple[pd.DataFra
     results = list(parallel_map(work, list(df["path"]), workers=config.workers, desc="landmarks"))
     unreadable = np.array(["reason" in r for r in results], dtype=bool)
     out = df[~unreadable].copy()
-    for column in ("landmarks", "landmark_method", "landmark_shift", "landmark_error", *TONE_COLUMNS):
+    for column in ("landmarks", "eyes", "landmark_method", "landmark_shift", "landmark_error", *TONE_COLUMNS):
         out[column] = [r.get(column) for r, bad in zip(results, unreadable, strict=True) if not bad]
     failed = [r for r, bad in zip(results, unreadable, strict=True) if bad]
     reasons, details = [r["reason"] for r in failed], [r["detail"] for r in failed]

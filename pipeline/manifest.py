@@ -67,14 +67,18 @@ SCHEMA = pa.schema(
         ("mask_texture", pa.string()),
         ("wear", pa.string()),  # one of WEARS where known (synthesis, MaskedFace-Net)
         ("landmarks", pa.list_(pa.float32())),  # 68 (x, y) pairs, flattened, in face pixels
-        ("landmark_method", pa.string()),  # box (the crop's known face box) | detector
-        ("landmark_shift", pa.float32()),  # fit quality: movement on refit / inter-ocular distance
+        # where the 68 points fail but two models agree on the eyes: their centres, left x, y, right x, y
+        ("eyes", pa.list_(pa.float32())),
+        ("landmark_method", pa.string()),  # box (the crop's known face box) | detector | eyes
+        # fit quality, in inter-ocular distances: movement on refit (box, detector), or
+        # how far apart the 68-point and 5-point models put the eyes (eyes)
+        ("landmark_shift", pa.float32()),
         ("landmark_error", pa.string()),
         ("skin_tone_ita", pa.float32()),
         ("skin_tone_bin", pa.string()),
         ("monk_tone", pa.int8()),
         ("skin_tone_error", pa.string()),  # why the tone is unknown
-        ("skin_tone_method", pa.string()),  # landmarks | box: where its skin patches were placed
+        ("skin_tone_method", pa.string()),  # landmarks | eyes | box: where its skin patches were placed
         ("gender", pa.string()),
         ("age", pa.int16()),
         ("age_band", pa.string()),  # where a source annotates ages as ranges (FairFace: 20-29)

@@ -13,8 +13,10 @@ Where the 68 points do not fit (on real sets many masked, small or turned faces)
 patch is used: BOX_REGION of the crop's known face box, from above the brows to the upper
 cheeks, which holds the three patches however tightly a source crops its faces (they sit
 lower in real-masked-dev's tight crops than in UTKFace's). Since it may take in hair or
-background, at least MIN_SKIN_SHARE of it must be skin-coloured. `skin_tone_method` says
-which placement a tone came from.
+background, at least MIN_SKIN_SHARE of it must be skin-coloured. Where the 68 points fail
+but two models agree on the eyes (pipeline/landmarks.py), the three patches are placed from
+the eye centres instead (EYE_PATCHES), which follows a face off-centre in its crop as the
+box cannot. `skin_tone_method` says which placement a tone came from.
 
 ITA is a colorimetric measure and photos are not calibrated: a light face in shadow reads
 darker. benchmarks/skin_tone.py measures how far that goes against utkface-600's race
@@ -73,6 +75,14 @@ MONK_LAB = rgb2lab(np.array([[[int(h[i : i + 2], 16) / 255 for i in (0, 2, 4)] f
 BOX_REGION = (0.2, -0.05, 0.8, 0.45)
 MIN_SKIN_SHARE = 0.4  # of the box region's pixels, that must be skin-coloured
 
+# The three patches where only the eye centres are known (pipeline/landmarks.py's `eyes`
+# fallback), in the eyes' own frame: x along the line from the image-left eye to the other,
+# y square to it, down the face, both in inter-ocular distances from the eyes' midpoint. They
+# are where skin_patches puts them: the medians over 296 utkface-600 faces of the landmark
+# patches expressed in that frame (forehead (0, -0.62), cheeks (+-0.72, 0.10), radius 0.157).
+EYE_PATCHES = ((0.0, -0.62), (-0.72, 0.10), (0.72, 0.10))
+EYE_PATCH_RADIUS = 0.157
+
 
 @dataclass(frozen=True)
 class SkinTone:
@@ -80,7 +90,7 @@ class SkinTone:
     bin: str
     monk: int | None
     error: str | None = None
-    method: str | None = None  # landmarks | box: where the patches were placed
+    method: str | None = None  # landmarks | eyes | box: where the patches were placed
 
 
 def ita_bin(ita: float) -> str:
@@ -107,6 +117,18 @@ def skin_patches(points: np.ndarray) -> list[tuple[np.ndarray, float]]:
     return [(centre, radius) for centre in patches]
 
 
+def eye_patches(eyes: np.ndarray) -> list[tuple[np.ndarray, float]]:
+    """(centre, radius) of the three skin patches placed from the two eye centres alone."""
+    left, right = eyes[np.argsort(eyes[:, 0])]
+    across = right - left
+    distance = max(float(np.linalg.norm(across)), 1.0)
+    x = across / distance
+    y = np.array([-x[1], x[0]])  # x turned a quarter clockwise: down the face
+    middle = (left + right) / 2
+    radius = max(2.0, EYE_PATCH_RADIUS * distance)
+    return [(middle + (dx * x + dy * y) * distance, radius) for dx, dy in EYE_PATCHES]
+
+
 def box_region(shape: tuple[int, ...], box: tuple[float, float, float, float]) -> np.ndarray:
     """The boolean mask of BOX_REGION of a (left, top, right, bottom) face box in an image of
     `shape`."""
@@ -130,11 +152,14 @@ def estimate(
     points: np.ndarray | None,
     min_pixels: int = 30,
     box: tuple[float, float, float, float] | None = None,
+    eyes: np.ndarray | None = None,
 ) -> SkinTone:
-    """The face's tone from its landmark-placed patches, or, without points, from
-    BOX_REGION of its known face `box`."""
+    """The face's tone from its landmark-placed patches, or, without points, from patches
+    placed by its two eye centres, or from BOX_REGION of its known face `box`."""
     if points is not None:
         method, patches = "landmarks", [_disc(rgb.shape[:2], c, r) for c, r in skin_patches(points)]
+    elif eyes is not None:
+        method, patches = "eyes", [_disc(rgb.shape[:2], c, r) for c, r in eye_patches(eyes)]
     elif box is not None:
         method, patches = "box", [box_region(rgb.shape, box)]
     else:
@@ -156,8 +181,7 @@ def estimate(
     usable = [
         lab[_skin(lab)]
         for lab in labs
-        if _skin(lab).sum() >= min_pixels // 3
-        and (method == "landmarks" or _skin(lab).mean() >= MIN_SKIN_SHARE)
+        if _skin(lab).sum() >= min_pixels // 3 and (method != "box" or _skin(lab).mean() >= MIN_SKIN_SHARE)
     ]
     if not usable:
         return unknown("no_skin_coloured_patch")

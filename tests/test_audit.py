@@ -79,7 +79,7 @@ def test_without_landmarks_the_box_region_gives_the_landmarks_bin_or_the_next(ut
 
 
 @pytest.mark.realdata
-def test_masked_crops_whose_points_fail_get_a_box_tone(voc_sample, tmp_path):
+def test_masked_crops_whose_points_fail_get_an_eyes_or_box_tone(voc_sample, tmp_path):
     from pipeline.ingest import IngestConfig, ingest_source
     from pipeline.sources import load_catalog
 
@@ -91,8 +91,19 @@ def test_masked_crops_whose_points_fail_get_a_box_tone(voc_sample, tmp_path):
     out, _ = add_landmarks(big, LandmarksConfig(workers=2))
     no_points = out["landmark_error"].notna()
     assert no_points.sum() >= 50  # most masked crops: the 68 points do not fit
-    assert (out.loc[no_points, "skin_tone_method"] == "box").all()
     assert (out.loc[~no_points, "skin_tone_method"] == "landmarks").all()
+    by_eyes = out["landmark_method"] == "eyes"
+    assert set(out.loc[no_points, "skin_tone_method"]) == {"eyes", "box"} and by_eyes.sum() >= 20
+    assert (out.loc[by_eyes, "skin_tone_method"] == "eyes").all() and out.loc[
+        by_eyes, "landmarks"
+    ].isna().all()
+    # the eyes kept are eyes: level, apart, in the upper part of the crop, and the two models agree
+    eyes = np.stack(out.loc[by_eyes, "eyes"].to_numpy()).reshape(-1, 2, 2)
+    width, height = out.loc[by_eyes, "width"].to_numpy(), out.loc[by_eyes, "height"].to_numpy()
+    apart = eyes[:, 1, 0] - eyes[:, 0, 0]
+    assert (apart > 0.15 * width).all() and (np.abs(eyes[:, 1, 1] - eyes[:, 0, 1]) < 0.5 * apart).all()
+    assert (eyes[:, :, 1].mean(1) < 0.65 * height).all()
+    assert (out.loc[by_eyes, "landmark_shift"] <= LandmarksConfig().max_eye_disagreement).all()
     assert (out["skin_tone_bin"] != "unknown").mean() >= 0.85
 
 
@@ -254,7 +265,7 @@ def test_the_datasheet_states_sources_stage_counts_composition_and_findings():
     )
     counts["ingest"]["photos"] = {"in": 3, "with_faces": 2}
     sheet = render_datasheet([source], counts, manifest, report)
-    assert "| mask | 12 | 8 | 4 | 0% |" in sheet and "| no_mask | 12 | 0 | 0 | 100% |" in sheet
+    assert "| mask | 12 | 8 | 0 | 4 | 0% |" in sheet and "| no_mask | 12 | 0 | 0 | 0 | 100% |" in sheet
     assert "They show 1 photo (ingest read 3 photos, of which 2 gave at least one face)" in sheet
     assert "| no_mask | 12 | 31 | 75 | 119 |" in sheet  # shorter side: 10th percentile, median, 90th
     # only what applies: the demo ships crops, 12 synthetic faces, LFW's research-use licence

@@ -2,10 +2,12 @@ import numpy as np
 import pytest
 
 from pipeline.audit import BINS
+from pipeline.face_points import LEFT_EYE, RIGHT_EYE
 from pipeline.faces import detect_faces, landmarks_68
 from pipeline.images import load_rgb
 from pipeline.landmarks import LandmarksConfig, add_landmarks, inter_ocular, plausibility_error, points_of
 from pipeline.manifest import new_manifest
+from pipeline.skin_tone import eye_patches, skin_patches
 from tests.conftest import write_image
 
 
@@ -78,6 +80,23 @@ def test_a_face_off_its_known_box_is_found_by_the_detector(utk_faces, tmp_path):
     assert 60 < nose[0] < 140 and 260 < nose[1] < 340
 
 
+@pytest.mark.realdata
+def test_eye_placed_skin_patches_sit_where_the_landmark_patches_do(utk_faces):
+    for path in utk_faces[:12]:
+        points = points_of(add_landmarks(manifest([path]), LandmarksConfig(workers=1))[0].iloc[0])
+        eyes = np.stack([points[LEFT_EYE].mean(0), points[RIGHT_EYE].mean(0)])
+        distance = inter_ocular(points)
+        for (by_eyes, r1), (by_points, r2) in zip(eye_patches(eyes), skin_patches(points), strict=True):
+            assert np.linalg.norm(by_eyes - by_points) < 0.25 * distance
+            assert abs(r1 - r2) < 0.05 * distance
+        # and they turn with the face: the same eyes rotated 30 degrees about their midpoint
+        turn = np.array([[np.cos(0.52), -np.sin(0.52)], [np.sin(0.52), np.cos(0.52)]])
+        middle = eyes.mean(0)
+        turned = eye_patches((eyes - middle) @ turn.T + middle)
+        for (a, _), (b, _) in zip(turned, eye_patches(eyes), strict=True):
+            assert np.allclose(a, (b - middle) @ turn.T + middle, atol=0.01)
+
+
 def test_noise_and_flat_images_record_an_unstable_fit(tmp_path, rng):
     noise = write_image(tmp_path / "noise.png", rng.integers(0, 255, (80, 80, 3), dtype=np.uint8))
     flat = write_image(tmp_path / "flat.png", np.full((80, 80, 3), 128, np.uint8))
@@ -85,6 +104,7 @@ def test_noise_and_flat_images_record_an_unstable_fit(tmp_path, rng):
     assert rejected.empty and len(out) == 2  # kept: they can still be classified
     assert out["landmark_error"].str.startswith("unstable_fit(shift=").all()
     assert out["landmarks"].isna().all() and (out["landmark_shift"] > 0.1).all()
+    assert out["eyes"].isna().all()  # the 5-point model does not agree with such eyes
     # the box placement is tried, and finds no skin in noise and no colour in grey
     assert (out["skin_tone_bin"] == "unknown").all() and (out["skin_tone_method"] == "box").all()
     assert list(out["skin_tone_error"]) == ["no_skin_coloured_patch", "no_chroma(greyscale image)"]
