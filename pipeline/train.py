@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from math import ceil
 from pathlib import Path
@@ -90,6 +90,9 @@ class TrainConfig:
     seed: int = 0
     threads: int = setting(2, ge=1)
     device: str = "auto"  # auto (CUDA when present) | cpu | cuda | cuda:N; train.device
+    # worker processes that augment the next batches while the model trains (a GPU waits on
+    # this process's augmentation otherwise); 0 = in this process; train.loader_workers
+    loader_workers: int = setting(0, ge=0)
 
     def __post_init__(self) -> None:
         if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", self.device):
@@ -225,6 +228,50 @@ def resolve_device(name: str) -> torch.device:
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise MasksetError(f"train.device {name}: torch sees no CUDA device here; use auto or cpu")
     return torch.device(name)
+
+
+class _Drawn(torch.utils.data.Dataset):
+    """Cached faces, each augmented as it is drawn, with its label: what loader workers serve."""
+
+    def __init__(self, faces: torch.Tensor, labels: torch.Tensor, augment: Callable) -> None:
+        self.faces, self.labels, self.augment = faces, labels, augment
+
+    def __len__(self) -> int:
+        return len(self.faces)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.augment(self.faces[i]), self.labels[i]
+
+
+def epoch_batches(
+    faces: torch.Tensor,
+    labels: torch.Tensor,
+    order: torch.Tensor,
+    augment: Callable,
+    config: TrainConfig,
+    device: torch.device,
+    generator: torch.Generator,
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """(augmented faces, labels) of one epoch, batch by batch in `order`. With
+    `loader_workers` 0 they are augmented here, drawing on torch's global random state as
+    before; otherwise a DataLoader's worker processes prepare the next batches (into pinned
+    memory for a GPU) while this one trains, each seeded from `generator`, so a run is
+    repeatable for a given number of workers. The cache is memory-mapped or held by the
+    parent, and the forked workers share its pages."""
+    if config.loader_workers == 0:
+        for start in range(0, len(order), config.batch_size):
+            idx = order[start : start + config.batch_size]
+            yield torch.stack([augment(img) for img in faces[idx]]), labels[idx]
+        return
+    yield from torch.utils.data.DataLoader(
+        _Drawn(faces, labels, augment),
+        batch_size=config.batch_size,
+        sampler=order.tolist(),
+        num_workers=config.loader_workers,
+        pin_memory=device.type == "cuda",
+        generator=generator,
+        multiprocessing_context="fork",
+    )
 
 
 def to_device(batch: torch.Tensor, device: torch.device) -> torch.Tensor:
@@ -377,17 +424,16 @@ def train(
             )
             model.train()
             total = 0.0
-            for start in range(0, len(order), config.batch_size):
-                idx = order[start : start + config.batch_size]
-                batch = to_device(torch.stack([augment(img) for img in x_train[idx]]), device)
+            for faces, labels in epoch_batches(x_train, y_train, order, augment, config, device, generator):
+                batch = to_device(faces, device)
                 opt.zero_grad()
                 with torch.autocast(device.type, enabled=amp):
-                    loss = loss_fn(model(normalise(batch, config.normalize)), to_device(y_train[idx], device))
+                    loss = loss_fn(model(normalise(batch, config.normalize)), to_device(labels, device))
                 scaler.scale(loss).backward()
                 scaler.step(opt)
                 scaler.update()
-                total += loss.item() * len(idx)
-                progress.update(len(idx))
+                total += loss.item() * len(labels)
+                progress.update(len(labels))
             progress.close()
             seen += len(order)
             if scheduler is not None:

@@ -18,13 +18,15 @@ from stages.paths import TENSOR_CACHE, dvclive_dir, manifest_of, model_dir
 
 @dataclass(frozen=True)
 class Shared:
-    """train.seed, threads, cache and device, which every model of train.models uses."""
+    """train.seed, threads, cache, device and loader_workers, which every model of
+    train.models uses."""
 
     seed: int = 0
     threads: int = setting(2, ge=1)
     # where torch models keep the decoded faces: memory-mapped files (RAM flat at any size) or RAM
     cache: Literal["disk", "memory"] = "disk"
     device: str = "auto"  # checked by TrainConfig: auto | cpu | cuda | cuda:N
+    loader_workers: int = setting(0, ge=0)  # processes augmenting the next batches (for a GPU)
 
 
 def main() -> None:
@@ -38,7 +40,7 @@ def main() -> None:
     models = params.get("models") or {}
     if name not in models:
         raise ParamsError(f"train.models has no {name!r}; it has {sorted(models)}")
-    keys = ("seed", "threads", "cache", "device")
+    keys = ("seed", "threads", "cache", "device", "loader_workers")
     shared = parse(Shared, {k: params[k] for k in keys if k in params}, "train")
     entry = models[name]
     if not isinstance(entry, dict):
@@ -47,7 +49,13 @@ def main() -> None:
         )
     config = parse(
         TrainConfig,
-        entry | {"seed": shared.seed, "threads": shared.threads, "device": shared.device},
+        entry
+        | {
+            "seed": shared.seed,
+            "threads": shared.threads,
+            "device": shared.device,
+            "loader_workers": shared.loader_workers,
+        },
         f"train.models.{name}",
     )
     family = family_of(config.arch)  # an unknown arch: one line naming the known ones

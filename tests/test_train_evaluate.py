@@ -21,6 +21,7 @@ from pipeline.train import (
     TrainConfig,
     _epoch_order,
     check_init,
+    epoch_batches,
     load_training_rows,
     resolve_device,
     train,
@@ -218,6 +219,31 @@ def test_training_reads_only_the_columns_it_uses(separable, tmp_path):
     df = load_training_rows(tmp_path / "split.parquet", TrainConfig(synthetic="exclude"))
     assert list(df.columns) == list(TRAIN_COLUMNS)
     assert sorted(df["path"]) == sorted(faces["path"])
+
+
+def test_loader_workers_learn_repeatably(separable):
+    """Augmentation in two worker processes: the model learns, and a second run with the
+    same seed and workers gives the same weights."""
+    augment = Augment(hflip=True, rotation=10)
+    config = TrainConfig(arch="model1", image_size=32, epochs=2, lr=0.01, loader_workers=2, augment=augment)
+    runs = [train(separable, config, lambda m: None) for _ in range(2)]
+    (first, meta), (second, _) = runs
+    assert meta.best_val_f1_macro > 0.6
+    for a, b in zip(first.state_dict().values(), second.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_batches_from_workers_are_the_rows_asked_for_augmented():
+    faces = torch.arange(40, dtype=torch.uint8).view(10, 1, 2, 2).repeat(1, 1, 4, 4)
+    labels = torch.arange(10)
+    order = torch.tensor([3, 1, 4, 1, 5, 9, 2, 6])
+    config = TrainConfig(batch_size=3, loader_workers=2)
+    batches = list(
+        epoch_batches(faces, labels, order, lambda x: x + 1, config, torch.device("cpu"), torch.Generator())
+    )
+    assert [len(y) for _, y in batches] == [3, 3, 2]
+    assert torch.equal(torch.cat([y for _, y in batches]), order)
+    assert torch.equal(torch.cat([x for x, _ in batches]), faces[order] + 1)
 
 
 def test_early_stopping_and_schedules(separable):
