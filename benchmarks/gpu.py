@@ -4,10 +4,11 @@ is no GPU.
 Real faces (utkface-600) repeated to `--faces` rows of a split manifest, labelled mask and
 no_mask in turn (throughput does not depend on what the labels mean), trained for one epoch
 with the pipeline's own `train()`: simple_cnn at 64 px and resnet18 at 128 px, on the CPU
-(a few batches' worth, `--cpu-faces`) and on CUDA in float32 and with `amp`. images/s is
-what train() records (augmentation on the CPU included, as in a real run).
+(a few batches' worth, `--cpu-faces`) and on CUDA in float32, with `amp`, and with `amp` and
+`--loader-workers` processes augmenting the next batches. images/s is what train() records
+(augmentation on the CPU included, as in a real run).
 
-    python benchmarks/gpu.py [--faces 20000] [--cpu-faces 1000]
+    python benchmarks/gpu.py [--faces 20000] [--cpu-faces 1000] [--loader-workers 4]
 
 Prints a Markdown table; paste it into benchmarks/README.md with the machine it ran on.
 """
@@ -60,6 +61,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--faces", type=int, default=20_000)
     parser.add_argument("--cpu-faces", type=int, default=1_000)
+    parser.add_argument("--loader-workers", type=int, default=4)
     args = parser.parse_args()
     if not FACES.is_dir():
         sys.exit(f"needs the real faces at {FACES} (see ../shared/data/README.md)")
@@ -67,8 +69,11 @@ def main() -> None:
         print(f"no GPU: torch {torch.__version__} sees no CUDA device on this machine; nothing measured")
         return
     print(f"GPU: {torch.cuda.get_device_name(0)}, torch {torch.__version__}")
-    print("| model | CPU images/s | CUDA images/s | CUDA + amp images/s | CUDA / CPU |")
-    print("|---|---:|---:|---:|---:|")
+    workers = args.loader_workers
+    print(
+        f"| model | CPU images/s | CUDA | CUDA + amp | CUDA + amp + {workers} loader workers | best / CPU |"
+    )
+    print("|---|---:|---:|---:|---:|---:|")
     augment = Augment(hflip=True, rotation=10)
     with tempfile.TemporaryDirectory() as cache:
         for name, recipe in RECIPES.items():
@@ -77,7 +82,11 @@ def main() -> None:
             big = manifest(args.faces)
             cuda = speed(big, dataclasses.replace(recipe, device="cuda"), Path(cache))
             amp = speed(big, dataclasses.replace(recipe, device="cuda", amp=True), Path(cache))
-            print(f"| {name} | {cpu:.0f} | {cuda:.0f} | {amp:.0f} | {cuda / cpu:.1f}x |", flush=True)
+            fed = dataclasses.replace(recipe, device="cuda", amp=True, loader_workers=workers)
+            loaded = speed(big, fed, Path(cache))
+            best = max(cuda, amp, loaded)
+            row = f"| {name} | {cpu:.0f} | {cuda:.0f} | {amp:.0f} | {loaded:.0f} | {best / cpu:.1f}x |"
+            print(row, flush=True)
 
 
 if __name__ == "__main__":
