@@ -57,9 +57,13 @@ def _flips(bits: int, radius: int) -> Iterator[int]:
             yield sum(1 << p for p in positions)
 
 
-def multi_index_pairs(query: np.ndarray, base: np.ndarray, max_distance: int, workers: int = 1) -> np.ndarray:
+def multi_index_pairs(
+    query: np.ndarray, base: np.ndarray, max_distance: int, workers: int = 1, chunk: int = 1 << 18
+) -> np.ndarray:
     """(i, j) with distance(query[i], base[j]) <= max_distance, by multi-index hashing; the
-    substrings are searched on `workers` threads (numpy releases the GIL for each lookup)."""
+    substrings are searched on `workers` threads (numpy releases the GIL for each lookup),
+    `chunk` queries at a time, so the lookups' working arrays do not grow with the query
+    (at 100,000 faces dedup asks 1.7 million)."""
     n = max(len(base), 2)
     substrings = max(3, min(max_distance + 1, round(64 / max(np.log2(n), 8))))
     radius = max_distance // substrings
@@ -76,18 +80,21 @@ def multi_index_pairs(query: np.ndarray, base: np.ndarray, max_distance: int, wo
         per_key = np.bincount(b_key.astype(np.int64), minlength=1 << width)
         first = np.concatenate([[0], np.cumsum(per_key)[:-1]])
         found = []
-        for flip in _flips(width, radius):
-            wanted = (q_key ^ np.uint64(flip)).astype(np.int64)
-            start, counts = first[wanted], per_key[wanted]
-            hits = np.nonzero(counts)[0]
-            if not len(hits):
-                continue
-            qi = np.repeat(hits, counts[hits])
-            # positions start[h], start[h]+1, ..., stop[h]-1 for every hit h
-            offsets = np.arange(len(qi)) - np.repeat(np.cumsum(counts[hits]) - counts[hits], counts[hits])
-            bj = order[np.repeat(start[hits], counts[hits]) + offsets]
-            close = np.bitwise_count(query[qi] ^ base[bj]) <= max_distance
-            found.append(np.stack([qi[close], bj[close]], axis=1))
+        for low in range(0, len(query), chunk):
+            keys = q_key[low : low + chunk]
+            for flip in _flips(width, radius):
+                wanted = (keys ^ np.uint64(flip)).astype(np.int64)
+                start, counts = first[wanted], per_key[wanted]
+                hits = np.nonzero(counts)[0]
+                if not len(hits):
+                    continue
+                qi = np.repeat(hits, counts[hits])
+                # positions start[h], start[h]+1, ..., stop[h]-1 for every hit h
+                offsets = np.arange(len(qi)) - np.repeat(np.cumsum(counts[hits]) - counts[hits], counts[hits])
+                bj = order[np.repeat(start[hits], counts[hits]) + offsets]
+                qi += low
+                close = np.bitwise_count(query[qi] ^ base[bj]) <= max_distance
+                found.append(np.stack([qi[close], bj[close]], axis=1))
         return found
 
     with ThreadPoolExecutor(max_workers=workers) as pool:

@@ -30,6 +30,15 @@ def test_multi_index_search_equals_brute_force(rng, n, r):
     assert (exact[:, 0] < exact[:, 1]).all()
 
 
+def test_queries_searched_in_chunks_find_the_same_pairs(rng):
+    codes, _ = planted(rng, 5000, 200, 6)
+    query = codes[rng.permutation(5000)[:1500]] ^ np.uint64(4)
+    whole = np.unique(multi_index_pairs(query, codes, 6), axis=0)
+    assert len(whole) >= 150
+    assert np.array_equal(whole, np.unique(multi_index_pairs(query, codes, 6, chunk=97), axis=0))
+    assert np.array_equal(whole, np.unique(brute_force_pairs(query, codes, 6), axis=0))
+
+
 def test_distance_is_inclusive_and_exact():
     base = np.array([0, 0b1111, 0b11111, 2**64 - 1], dtype=np.uint64)
     for search in (brute_force_pairs, multi_index_pairs):
