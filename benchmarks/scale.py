@@ -13,6 +13,7 @@ faces linearly, which holds for every stage but dedup's candidate search (see
 benchmarks/README.md).
 
     python benchmarks/scale.py [--images 100000] [--project 1000000] [--keep DIR]
+    python benchmarks/scale.py --keep DIR --rerun dedup    # one stage again, on this checkout's code
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ from memory import SHARED, faces_project  # noqa: E402
 from tests.project import ENV  # noqa: E402
 
 STAGES = ("download@local", "ingest", "dedup", "filter", "landmarks", "synthesize", "split")
+HEAD = "| stage | dvc repro s | script s | DVC s | CPU s | anon PSS MB | PSS MB | max RSS MB | files |"
+RULE = "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
 
 
 class Sampler(threading.Thread):
@@ -114,14 +117,52 @@ def files(path: Path) -> int:
     return sum(1 for p in path.rglob("*") if p.is_file() or p.is_symlink())
 
 
+def stage_row(repo: Path, stage: str, *flags: str) -> float:
+    """Run one stage through DVC, print its table row, return its seconds."""
+    seconds, sampler, _ = timed(repo, "repro", "--single-item", *flags, stage)
+    script = sampler.script[-1] - sampler.script[0] if sampler.script else 0.0
+    name = stage.split("@")[0]
+    out_dir = repo / "datasets" / ("raw" if name == "download" else name)
+    row = [
+        stage,
+        f"{seconds:.0f}",
+        f"{script:.0f}",
+        f"{seconds - script:.0f}",
+        f"{sum(sampler.cpu.values()):.0f}",
+    ]
+    memory = (sampler.anon, sampler.pss, sampler.rss)
+    row += [f"{m / 2**20:.0f}" for m in memory] + [f"{files(out_dir):,}"]
+    print("| " + " | ".join(row) + " |", flush=True)
+    return seconds
+
+
+def rerun(work: Path, stages: list[str]) -> None:
+    """Stages of a kept build run again (forced) on this checkout's pipeline code: one
+    stage re-measured after a change, without rebuilding the rest."""
+    repo = work / "project"
+    if not (repo / "dvc.lock").is_file():
+        sys.exit(f"--rerun needs a build kept by --keep; {repo} has none")
+    for folder in ("pipeline", "stages"):
+        shutil.copytree(ROOT / folder, repo / folder, dirs_exist_ok=True)
+    print(HEAD + "\n" + RULE)
+    for stage in stages:
+        stage_row(repo, stage, "--force")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--images", type=int, default=100_000)
     parser.add_argument("--project", type=int, default=1_000_000, help="faces to project the run to")
     parser.add_argument("--keep", type=Path, help="build here and keep it (default: a temp dir)")
+    parser.add_argument("--rerun", nargs="+", metavar="STAGE", help="rerun these stages of the --keep build")
     args = parser.parse_args()
     if not SHARED.is_dir():
         sys.exit(f"needs the real sample at {SHARED} (see ../shared/data/README.md)")
+    if args.rerun:
+        if args.keep is None:
+            sys.exit("--rerun needs --keep DIR, the build to rerun stages of")
+        rerun(args.keep, args.rerun)
+        return
     work = args.keep or Path(tempfile.mkdtemp(prefix="maskset-scale-"))
     work.mkdir(parents=True, exist_ok=True)
     try:
@@ -129,31 +170,14 @@ def main() -> None:
         repo = faces_project(work, args.images)
         print(f"wrote {args.images} faces in {time.perf_counter() - started:.0f} s", flush=True)
         rows, total = [], 0.0
-        head = (
-            "| stage | dvc repro s | script s | DVC s | CPU s | anon PSS MB | PSS MB | max RSS MB | files |"
-        )
-        print(head)
-        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+        print(HEAD + "\n" + RULE)
         for stage in STAGES:
-            seconds, sampler, out = timed(repo, "repro", "--single-item", stage)
-            script = sampler.script[-1] - sampler.script[0] if sampler.script else 0.0
-            name = stage.split("@")[0]
-            out_dir = repo / "datasets" / ("raw" if name == "download" else name)
-            row = [
-                stage,
-                f"{seconds:.0f}",
-                f"{script:.0f}",
-                f"{seconds - script:.0f}",
-                f"{sum(sampler.cpu.values()):.0f}",
-            ]
-            memory = (sampler.anon, sampler.pss, sampler.rss)
-            row += [f"{m / 2**20:.0f}" for m in memory] + [f"{files(out_dir):,}"]
-            print("| " + " | ".join(row) + " |", flush=True)
+            seconds = stage_row(repo, stage)
             rows.append((stage, seconds))
             total += seconds
         print(f"\ndata stages: {total:.0f} s ({total / 60:.1f} min) for {args.images:,} faces\n")
         for what in (("status",), ("repro", "split")):
-            seconds, sampler, out = timed(repo, *what)
+            seconds, _, out = timed(repo, *what)
             first = out.strip().splitlines()[0] if out.strip() else ""
             print(
                 f"- `dvc {' '.join(what)}` after the build: {seconds:.1f} s (first line: {first})", flush=True
