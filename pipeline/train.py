@@ -327,7 +327,7 @@ def _duration(seconds: float) -> str:
 
 # what training reads of the split manifest (torch and SVM families alike): the rest of its
 # 40 columns (landmarks, hashes, provenance) would cost RAM per row and teach nothing
-TRAIN_COLUMNS = ("id", "path", "label", "split", "group", "synthetic", "repeats")
+TRAIN_COLUMNS = ("path", "label", "split", "group", "synthetic", "repeats")
 
 
 def load_training_rows(path: Path, config: TrainConfig) -> pd.DataFrame:
