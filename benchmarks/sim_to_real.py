@@ -48,6 +48,7 @@ from pipeline.synthesize import SynthesizeConfig, synthesize  # noqa: E402
 from pipeline.train import Augment, TrainConfig, train  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data"
+DONORS, DONOR_FOLDER = "kaggle_face_mask_detection", "kaggle-face-mask-detection-sample"
 CLASSES = ["mask", "no_mask"]
 STAT_SIZE = 128
 LOWER_FACE = (0.25, 0.58, 0.75, 0.88)  # x0, y0, x1, y1 as shares of the face crop
@@ -66,7 +67,9 @@ AUGMENT = Augment(
 
 
 def synthetic_set(work: Path, config: SynthesizeConfig) -> pd.DataFrame:
-    """utkface-600 and utkface-sample, ingested, fitted and masked; split into train and val."""
+    """utkface-600 and utkface-sample, ingested, fitted and masked; split into train and val.
+    With `transfer` among the methods, the Kaggle VOC sample's masked faces lend their masks
+    and are then dropped: no real masked face is a training sample."""
     catalog = load_catalog(ROOT / "datasets" / "sources.yaml")
     parts = tuple(
         Part(path=name, layout="single_class", label="unmasked", faces="crops")
@@ -75,10 +78,14 @@ def synthetic_set(work: Path, config: SynthesizeConfig) -> pd.DataFrame:
     source = dataclasses.replace(catalog["utkface"], parts=parts)
     manifest, _ = ingest_source(source, SHARED, IngestConfig(), work / "faces")
     fitted, _ = add_landmarks(manifest, LandmarksConfig())
+    if config.donors:
+        donors, _ = ingest_source(catalog[DONORS], SHARED / DONOR_FOLDER, IngestConfig(), work / "donors")
+        fitted = pd.concat([fitted, donors], ignore_index=True)
     masked, rejected = synthesize(fitted, config, work / "synthetic")
+    masked = masked[masked["source"] != DONORS]
     reasons = dict(rejected["reason"].value_counts())
     print(
-        f"synthetic set: {len(fitted)} real unmasked faces, {len(masked) - len(fitted)} masked, "
+        f"synthetic set: {len(manifest)} real unmasked faces, {int(masked['synthetic'].sum())} masked, "
         f"{len(rejected)} renders rejected {reasons}",
         file=sys.stderr,
     )
@@ -173,7 +180,17 @@ def main() -> None:
     parser.add_argument(
         "--augment", nargs="+", default=[], metavar="KEY=VALUE", help="change AUGMENT, e.g. resized_crop=0.6"
     )
+    parser.add_argument(
+        "--methods",
+        nargs="+",
+        default=["render=1"],
+        metavar="METHOD=WEIGHT",
+        help="synthesize.methods, e.g. transfer=1 (masks cut from the Kaggle VOC sample's masked faces)",
+    )
     args = parser.parse_args()
+    methods = {k: float(v) for k, v in (item.split("=", 1) for item in args.methods)}
+    donors = (DONORS,) if methods.get("transfer", 0) > 0 else ()
+    print(f"methods: {methods}", file=sys.stderr)
     changes = dict(item.split("=", 1) for item in args.augment)
     augment = dataclasses.replace(AUGMENT, **{k: type(getattr(AUGMENT, k))(v) for k, v in changes.items()})
     print(f"augment: {augment}", file=sys.stderr)
@@ -183,7 +200,9 @@ def main() -> None:
         test = real[real["split"] == "test"]
         rows = []
         for seed in range(args.seeds):
-            config = SynthesizeConfig(sources=("utkface",), fraction=1.0, seed=7 + seed)
+            config = SynthesizeConfig(
+                sources=("utkface",), fraction=1.0, seed=7 + seed, methods=methods, donors=donors
+            )
             synthetic = synthetic_set(work / f"seed{seed}", config)
             for arch in args.archs:
                 model, meta, cpu = trained(synthetic, arch, args.epochs, seed, augment)

@@ -58,6 +58,8 @@ SCHEMA = pa.schema(
         ("review", pa.string()),  # a reviewer's correction (datasets/corrections.yaml), if any
         ("group", pa.string()),  # rows that must stay in one split
         ("parent_id", pa.string()),
+        # synthesize's transfer: the real masked face whose mask this face wears (both in one split)
+        ("donor_id", pa.string()),
         # dedup: ids of faces that are this photo with the lower face changed (a mask drawn
         # on it or cut out of it); the faces share a group
         ("overlay_of", pa.list_(pa.string())),

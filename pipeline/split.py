@@ -86,10 +86,15 @@ def assignment_units(df: pd.DataFrame, phash_distance: int) -> pd.Series:
     it shares a near-duplicate pair with (whole or mirrored pHash within `phash_distance`),
     named by the smallest group id in it. Dedup links faces at ingest, but masks drawn later
     make faces alike: on a 20,000-face run two masked faces of different groups came within
-    4 bits, and only this keeps them on one side."""
+    4 bits, and only this keeps them on one side. A face wearing a transferred mask is joined
+    with its donor's group too: the same real mask on both sides of a split is a leak."""
     codes, groups = pd.factorize(df["group"])
     pairs = near_pairs(hash_codes(df["phash"]), phash_distance, hash_codes(df["phash_mirror"]))
     edges = codes[pairs] if len(pairs) else np.empty((0, 2), dtype=int)
+    row_of = pd.Series(np.arange(len(df)), index=df["id"].to_numpy())
+    wearers = np.flatnonzero(df["donor_id"].isin(row_of.index).to_numpy())
+    donors = row_of[df["donor_id"].to_numpy()[wearers]].to_numpy()
+    edges = np.vstack([edges, np.stack([codes[wearers], codes[donors]], axis=1)])
     graph = coo_matrix((np.ones(len(edges)), (edges[:, 0], edges[:, 1])), shape=(len(groups),) * 2)
     _, component = connected_components(graph, directed=False)
     name = pd.Series(groups).groupby(component).transform("min").to_numpy()
@@ -164,11 +169,15 @@ def leakage(df: pd.DataFrame, phash_distance: int) -> dict[str, int]:
     parents = df.dropna(subset=["parent_id"]).merge(
         df[["id", "split"]], left_on="parent_id", right_on="id", suffixes=("", "_parent")
     )
+    donors = df.dropna(subset=["donor_id"]).merge(
+        df[["id", "split"]], left_on="donor_id", right_on="id", suffixes=("", "_donor")
+    )
     return {
         "groups_crossing_splits": int((per_group > 1).sum()),
         "identical_pixels_crossing_splits": int((exact > 1).sum()),
         "near_duplicate_pairs_crossing_splits": crossing,
         "synthetic_children_apart_from_parent": int((parents["split"] != parents["split_parent"]).sum()),
+        "transferred_masks_apart_from_donor": int((donors["split"] != donors["split_donor"]).sum()),
     }
 
 

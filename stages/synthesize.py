@@ -27,6 +27,7 @@ def main() -> None:
     df = read_manifest(manifest_of("landmarks"))
     if not nothing_reached("synthesize", df):
         known_sources("synthesize.sources", config.sources, df, "landmarks")
+        known_sources("synthesize.donors", config.donors, df, "landmarks")
     with atomic_dir(OUT) as staging:
         kept, rejected = synthesize(df, config, staging / "faces", OUT / "faces")
         write_tables(staging, kept, rejected)

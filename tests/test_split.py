@@ -222,6 +222,7 @@ def test_no_leak_through_the_real_pipeline_on_the_shared_samples(
         "identical_pixels_crossing_splits": 0,
         "near_duplicate_pairs_crossing_splits": 0,
         "synthetic_children_apart_from_parent": 0,
+        "transferred_masks_apart_from_donor": 0,
     }
     assert out["synthetic"].sum() >= 18
     twins = out[out["origin"].str.contains("maksssksksss410|maksssksksss428")]

@@ -21,7 +21,7 @@ from pipeline.masks.geometry import face_width, outline
 from pipeline.masks.kinds import KINDS, Context
 
 
-def _shading(face: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+def shading(face: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     """The face's own large-scale lighting under the mask, relative to its mean there, so a
     mask on a face lit from one side is lit from that side too."""
     h, w = face.shape[:2]
@@ -149,15 +149,30 @@ def render_mask(
     ctx = mask_context(points, wear, color, shape, rng if rng is not None else np.random.default_rng(0))
     alpha = ctx.alpha
     paint = KINDS[kind](ctx)
-    shade = _shading(face, alpha) * paint.shade * _relief(alpha, ctx.frame, points)
+    shade = shading(face, alpha) * paint.shade * _relief(alpha, ctx.frame, points)
     shade *= _folds(shape, ctx.frame.width, ctx.rng)
     layer = paint.colour * shade[..., None]
-    layer += _matched_noise(shape, noise_level(face, alpha), ctx.rng)[..., None]
-    cover = np.maximum(alpha, paint.straps)[..., None]  # loops and straps lie beyond the body
-    skin = face.astype(np.float32) * _contact_shadow(alpha, ctx.frame.width)[..., None]
-    blended = skin * (1 - cover) + layer * cover
+    cover = np.maximum(alpha, paint.straps)  # loops and straps lie beyond the body
+    image = composite(face, layer, alpha, cover, ctx.frame.width, ctx.rng)
+    return Render(image, alpha, kind, color, paint.texture, wear)
+
+
+def composite(
+    face: np.ndarray,
+    layer: np.ndarray,
+    alpha: np.ndarray,
+    cover: np.ndarray,
+    width: float,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """`layer` (HxWx3 float) laid over `face` where `cover` says, as a photographed mask
+    would be: with the photo's own noise, a contact shadow on the skin around `alpha` (the
+    mask's body), and no colour on a grey photo (colour where the source has none is a
+    shortcut). Both methods, drawn and transferred, finish here."""
+    layer = layer + _matched_noise(face.shape[:2], noise_level(face, alpha), rng)[..., None]
+    skin = face.astype(np.float32) * _contact_shadow(alpha, width)[..., None]
+    blended = skin * (1 - cover[..., None]) + layer * cover[..., None]
     image = np.clip(blended.round(), 0, 255).astype(np.uint8)
     if max(cv2.absdiff(face[..., 0], face[..., c]).max() for c in (1, 2)) <= 2:
-        # a grey photo gets a grey mask: colour where the source has none is a shortcut
         image = np.repeat(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)[..., None], 3, axis=2)
-    return Render(image, alpha, kind, color, paint.texture, wear)
+    return image
