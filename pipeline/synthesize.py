@@ -269,7 +269,8 @@ def synthesize(
 
 def sheet(df: pd.DataFrame, config: SynthesizeConfig, faces: int = 6) -> np.ndarray:
     """The contact sheet of every configured kind in every wear (pipeline/masks/sheet.py),
-    on the first `faces` selected faces with landmarks, in id order."""
+    on the first `faces` selected faces with landmarks, in id order; with transfer among
+    the methods, a row of donors' masks too, spread over the donors by id."""
     picked = []
     for row in selected(df, config).sort_values("id").to_dict("records"):
         points = points_of(pd.Series(row))
@@ -281,6 +282,13 @@ def sheet(df: pd.DataFrame, config: SynthesizeConfig, faces: int = 6) -> np.ndar
             continue
         if len(picked) == faces:
             break
+    pool, _ = cut_donors(df, config)
     return contact_sheet(
-        picked, list(config.mask_types), list(WEARS), list(config.colors), config.seed, config.min_coverage
+        picked,
+        list(config.mask_types),
+        list(WEARS),
+        list(config.colors),
+        config.seed,
+        config.min_coverage,
+        donors=pool[:: max(1, len(pool) // len(WEARS))][: len(WEARS)],
     )

@@ -13,8 +13,10 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image, ImageDraw
 
+from pipeline.masks.donors import Donor
 from pipeline.masks.geometry import qa_failure
 from pipeline.masks.render import render_mask
+from pipeline.masks.transfer import transfer_mask
 
 CAPTION = 28  # px of caption under each cell
 
@@ -27,9 +29,12 @@ def contact_sheet(
     seed: int,
     min_coverage: float,
     cell: int = 160,
+    donors: Sequence[Donor] = (),
 ) -> np.ndarray:
     """An RGB image of len(kinds) x len(wears) labelled renders; `faces` are (rgb, points).
+    With `donors`, a last row wears their real masks (synthesize's transfer method) in turn.
     A render framed red fails the same QA (at the same `min_coverage`) as synthesis."""
+    kinds = [*kinds, *(["transferred"] if donors else [])]
     sheet = Image.new("RGB", (cell * len(wears), (cell + CAPTION) * len(kinds)), "white")
     draw = ImageDraw.Draw(sheet)
     if not faces:
@@ -40,7 +45,12 @@ def contact_sheet(
             n = row * len(wears) + col
             face, points = faces[n % len(faces)]
             color = colors[n % len(colors)]
-            render = render_mask(face, points, kind, color, wear, np.random.default_rng([seed, n]))
+            rng = np.random.default_rng([seed, n])
+            if kind == "transferred":
+                render = transfer_mask(face, points, donors[col % len(donors)], wear, rng)
+                color = ""
+            else:
+                render = render_mask(face, points, kind, color, wear, rng)
             failure = qa_failure(render.alpha, points, wear, min_coverage)
             tile = Image.fromarray(render.image)
             scale = cell / max(tile.size)
