@@ -7,6 +7,8 @@ cached). Rows:
 - landmarks, MaskTheFace's way: dlib's HOG detector at upsample 1 on every image, then the
   68 points (what MaskTheFace runs before it warps a template), measured here;
 - render + QA: one mask per face in memory, each kind;
+- transfer: cutting the Kaggle VOC sample's masked faces (32 px and up) into donors, and
+  one donor's real mask per face in memory plus QA (synthesize's `transfer` method);
 - synthesize stage: decode, render, QA and PNG write for every face, 1 and 2 workers;
 - end to end: landmarks then the synthesize stage, one worker, the default kind weights;
 - QA outcome: faces rendered per wear kind on utkface-600, overall and per gender x race
@@ -36,12 +38,15 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.clock import cpu_seconds  # noqa: E402
 from pipeline.faces import detect_faces, landmarks_68  # noqa: E402
 from pipeline.images import load_rgb  # noqa: E402
+from pipeline.ingest import IngestConfig, ingest_source  # noqa: E402
 from pipeline.landmarks import LandmarksConfig, add_landmarks, face_landmarks, points_of  # noqa: E402
 from pipeline.manifest import WEARS, new_manifest  # noqa: E402
 from pipeline.masks.geometry import qa_failure  # noqa: E402
 from pipeline.masks.kinds import KINDS  # noqa: E402
 from pipeline.masks.render import render_mask  # noqa: E402
-from pipeline.synthesize import SynthesizeConfig, synthesize  # noqa: E402
+from pipeline.masks.transfer import transfer_mask  # noqa: E402
+from pipeline.sources import load_catalog  # noqa: E402
+from pipeline.synthesize import SynthesizeConfig, cut_donors, donor_rows, synthesize  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data"
 REPEAT = 5
@@ -126,6 +131,28 @@ def main() -> None:
 
             _, s, c = timed(render_all)
             rows.append((f"render + QA in memory, {kind}", 1, len(faces), s, c))
+
+        catalog = load_catalog(ROOT / "datasets" / "sources.yaml")
+        voc, _ = ingest_source(
+            catalog["kaggle_face_mask_detection"],
+            SHARED / "kaggle-face-mask-detection-sample",
+            IngestConfig(),
+            tmp,
+        )
+        donor_config = SynthesizeConfig(
+            donors=("kaggle_face_mask_detection",), methods={"transfer": 1.0}, workers=1
+        )
+        cut = donor_rows(voc, donor_config)
+        (pool, _), s, c = timed(lambda: cut_donors(voc, donor_config))
+        rows.append((f"transfer: cut donors (GrabCut; {len(pool)} of {len(cut)} usable)", 1, len(cut), s, c))
+
+        def transfer_all() -> None:
+            for i, (face, points) in enumerate(faces):
+                render = transfer_mask(face, points, pool[i % len(pool)], "correct", np.random.default_rng(i))
+                qa_failure(render.alpha, points, "correct")
+
+        _, s, c = timed(transfer_all)
+        rows.append(("transfer + QA in memory", 1, len(faces), s, c))
 
         for workers in (1, 2):
             config = SynthesizeConfig(sources=("utk",), fraction=1.0, workers=workers)
