@@ -43,10 +43,11 @@ class Augment:
     noise: float = setting(0.0, ge=0, le=128)  # Gaussian pixel noise, sigma in 0-255 units
     # the domain gap to crowd and web photos: small faces, soft focus, heavy compression
     zoom_out: float = setting(0.0, ge=0, lt=1)  # framing: the face shrunk to this share, edges extended
+    top_crop: float = setting(0.0, ge=0, lt=1)  # framing: up to this share of the top (forehead) cut off
     downscale: float = setting(0.0, ge=0, lt=1)  # resolution jitter: shrink to this share, at least
     blur: float = setting(0.0, ge=0, le=10)  # Gaussian blur, sigma up to this many pixels
     jpeg: int = setting(0, ge=0, le=100)  # JPEG re-encoding at a quality from this to 100; 0 = off
-    probability: float = setting(0.5, ge=0, le=1)  # of applying each of zoom_out, downscale, blur, jpeg
+    probability: float = setting(0.5, ge=0, le=1)  # of each of zoom_out, top_crop, downscale, blur, jpeg
 
 
 @dataclass(frozen=True)
@@ -142,6 +143,24 @@ class ZoomOut(nn.Module):
         return nn.functional.pad(small[None].float(), pad, mode="replicate")[0].to(img.dtype)
 
 
+class TopCrop(nn.Module):
+    """A window anchored at the bottom centre, a random share in [1 - largest, 1] of the
+    image's side, resized back: the forehead cut off, as in tight crops that start at the
+    eyebrows (RMFD's), which aligned faces with the whole head never show."""
+
+    def __init__(self, largest: float) -> None:
+        super().__init__()
+        self.largest = largest
+
+    def forward(self, img: torch.Tensor) -> torch.Tensor:
+        h, w = img.shape[-2:]
+        keep = 1 - self.largest * float(torch.rand(()))
+        sh, sw = max(2, round(h * keep)), max(2, round(w * keep))
+        left = (w - sw) // 2
+        window = img[..., h - sh :, left : left + sw]
+        return v2.functional.resize(window, [h, w], antialias=True)
+
+
 class GaussianNoise(nn.Module):
     """Additive pixel noise with `sigma` in 0-255 units, on uint8 images."""
 
@@ -171,6 +190,8 @@ def augmenter(augment: Augment, image_size: int) -> Callable[[torch.Tensor], tor
     degrade: list[nn.Module] = []
     if augment.zoom_out:
         degrade.append(ZoomOut(augment.zoom_out))
+    if augment.top_crop:
+        degrade.append(TopCrop(augment.top_crop))
     if augment.downscale:
         degrade.append(Downscale(augment.downscale))
     if augment.blur:

@@ -465,3 +465,22 @@ def test_zoom_out_frames_the_face_loosely():
         bright = int((out > 100).sum())
         assert 0.2 * 48 * 48 <= bright <= 1.01 * 48 * 48  # the whole face, at most as large
         assert out.shape == face.shape
+
+
+def test_top_crop_cuts_the_forehead_and_keeps_the_chin():
+    from pipeline.train import augmenter
+
+    torch.manual_seed(2)
+    face = torch.zeros((1, 64, 64), dtype=torch.uint8)
+    face[:, :16] = 250  # a bright forehead band over the top quarter
+    face[:, 56:] = 100  # the chin: the bottom eighth
+    crop = augmenter(Augment(top_crop=0.4, probability=1.0), 64)
+    foreheads = []
+    for _ in range(10):
+        out = crop(face)
+        assert out.shape == face.shape and out.dtype == torch.uint8
+        foreheads.append(int((out > 200).any(dim=-1).sum()))  # rows still showing the forehead
+        assert (out[:, -1] == 100).all()  # the bottom row is still the chin
+    assert min(foreheads) < 16 - 4 and max(foreheads) <= 16  # at most as much, often much less
+    never = augmenter(Augment(top_crop=0.4, probability=0.0), 64)
+    assert torch.equal(never(face), face)
