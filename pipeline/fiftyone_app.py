@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import sys
 import threading
 from pathlib import Path
 
@@ -204,6 +205,45 @@ def port_in_use(address: str, port: int) -> str | None:
     return "another program"
 
 
+def _server_pids(port: int) -> set[int]:
+    """This process's descendants started as the App server on `port` (FiftyOne runs it as
+    `main.py --port <port>`): they exist from the moment it is spawned, before it listens."""
+    found = set()
+    for child in psutil.Process().children(recursive=True):
+        try:
+            command = child.cmdline()
+        except psutil.Error:
+            continue
+        if "--port" in command and str(port) in command:
+            found.add(child.pid)
+    return found
+
+
+def _running(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def _watch_startup(port: int, started: threading.Event) -> None:
+    """Until `launch_app` returns: once its server was spawned, its exit means it died, and
+    `launch_app` would retry its session every 10 s forever. Nothing can interrupt it from
+    here, so the process says why and exits (2, as a MasksetError does)."""
+    servers: set[int] = set()
+    while not started.wait(0.2):
+        servers |= _server_pids(port)
+        if servers and not any(map(_running, servers)):
+            print(
+                f"maskset: the FiftyOne App server on port {port} stopped while the App started; "
+                "see the messages above",
+                file=sys.stderr,
+                flush=True,
+            )
+            _stop_children()
+            os._exit(2)
+
+
 def launch(name: str, port: int, address: str = "127.0.0.1", view: str | None = None) -> None:
     """Serve the App until SIGINT (Ctrl-C) or SIGTERM, or until its server process dies;
     it listens on `address` (127.0.0.1 unless asked otherwise) and takes every process it
@@ -212,18 +252,21 @@ def launch(name: str, port: int, address: str = "127.0.0.1", view: str | None = 
     owner = port_in_use(address, port)
     if owner:
         raise MasksetError(f"port {port} on {address} is in use ({owner}): stop it or pass --port")
-    stopping = threading.Event()
+    stopping, started = threading.Event(), threading.Event()
     previous = {s: signal.signal(s, lambda *_: stopping.set()) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
         dataset = fo.load_dataset(name)
         view = view or (DEFAULT_VIEW if dataset.has_saved_view(DEFAULT_VIEW) else None)
         shown = dataset.load_saved_view(view) if view else dataset
+        threading.Thread(target=_watch_startup, args=(port, started), daemon=True).start()
         fo.launch_app(shown, port=port, address=address, remote=True)
+        started.set()
         print(f"FiftyOne App on http://{address}:{port} (Ctrl-C to stop)", flush=True)
         while not stopping.wait(1.0):
             if port_in_use(address, port) is None:  # its server died: nothing left to serve
                 raise MasksetError(f"the FiftyOne App server on port {port} stopped; see the messages above")
     finally:
+        started.set()
         _stop_children()
         for sig, handler in previous.items():
             signal.signal(sig, handler)

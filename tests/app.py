@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import psutil
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -45,9 +47,20 @@ class ServedApp(subprocess.Popen):
         return "maskset app log, last lines:\n" + "\n".join(text.splitlines()[-lines:])
 
 
+def listeners(port: int) -> set[int]:
+    """The pids listening on `port`."""
+    return {
+        c.pid
+        for c in psutil.net_connections(kind="tcp")
+        if c.status == psutil.CONN_LISTEN and c.laddr.port == port and c.pid
+    }
+
+
 @contextmanager
-def serving_app(name: str, *args: str) -> Iterator[tuple[int, ServedApp]]:
-    """(port, process) once the App answers on 127.0.0.1; killed with its group after."""
+def serving_app(name: str, *args: str, until: str = "answers") -> Iterator[tuple[int, ServedApp]]:
+    """(port, process) once the App answers on 127.0.0.1 (`until="listens"`: as soon as its
+    server listens, while the App may still be connecting its session); killed with its
+    group after."""
     port = free_port()
     log = Path(tempfile.mkstemp(prefix="maskset-app-", suffix=".log")[1])
     with log.open("w") as out:
@@ -61,12 +74,15 @@ def serving_app(name: str, *args: str) -> Iterator[tuple[int, ServedApp]]:
     proc.log = log
     try:
         deadline, status = time.time() + 90, None
-        while time.time() < deadline and status is None:
+        while until == "listens" and time.time() < deadline and not listeners(port):
+            time.sleep(0.1)
+        while until == "answers" and time.time() < deadline and status is None:
             try:
                 status = urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2).status
             except OSError:
                 time.sleep(1)
-        assert status == 200, f"the App did not answer within 90 s\n{proc.log_tail()}"
+        ready = listeners(port) if until == "listens" else status == 200
+        assert ready, f"the App did not {until[:-1]} within 90 s\n{proc.log_tail()}"
         yield port, proc
     finally:
         if proc.poll() is None:

@@ -12,7 +12,7 @@ import pytest
 
 from pipeline.manifest import new_rejected
 from tests import browser
-from tests.app import port_closes, serving_app
+from tests.app import listeners, port_closes, serving_app
 
 pytestmark = pytest.mark.slow
 
@@ -231,17 +231,16 @@ def test_a_second_app_on_a_busy_port_says_so_and_exits_2(app_dataset):
     assert "FiftyOne App on" not in second.stdout
 
 
-def test_maskset_app_exits_when_its_server_dies(app_dataset):
-    """The App's server killed from outside: the command says so and exits instead of
-    looping 'Could not connect session' forever."""
-    with serving_app(app_dataset) as (port, proc):
-        server = next(
-            c.pid
-            for c in psutil.net_connections(kind="tcp")
-            if c.status == psutil.CONN_LISTEN and c.laddr.port == port and c.pid
-        )
-        assert server != proc.pid
-        psutil.Process(server).kill()
+@pytest.mark.parametrize("until", ["answers", "listens"])
+def test_maskset_app_exits_when_its_server_dies(app_dataset, until):
+    """The App's server killed from outside, once the App answers, or as soon as the server
+    listens (while the App still connects its session, where FiftyOne retries forever): the
+    command says so and exits instead of looping 'Could not connect session'."""
+    with serving_app(app_dataset, until=until) as (port, proc):
+        servers = listeners(port)
+        assert servers and proc.pid not in servers
+        for server in servers:
+            psutil.Process(server).kill()
         exited, still = _stopped({proc.pid}, within=20)
         assert not still, proc.log_tail()
         assert exited[proc.pid] == 2 and "App server on port" in proc.log.read_text()
