@@ -64,6 +64,18 @@ def _largest_component(binary: np.ndarray) -> np.ndarray:
     return (labels == 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))).astype(np.uint8)
 
 
+def skin_band(inside: np.ndarray) -> np.ndarray:
+    """Where the skin just above a mask (`inside`: nonzero on it) is: a band BAND of the
+    mask's height tall over the middle three fifths of its width, outside the mask. Donor
+    and face are measured here alike, so their ratio is a ratio of light."""
+    band = np.zeros(inside.shape, np.uint8)
+    if not inside.any():
+        return band
+    x, y, w, h = cv2.boundingRect((inside > 0).astype(np.uint8))
+    band[max(0, y - round(BAND * h)) : y, x + w // 5 : x + w - w // 5] = 1
+    return band & (inside == 0)
+
+
 def cut_mask(rgb: np.ndarray, donor_id: str = "") -> Donor:
     """The mask of a masked face crop, or NotADonor. Deterministic: OpenCV's generator, which
     GrabCut's colour models start from, is seeded for every cut."""
@@ -97,10 +109,7 @@ def cut_mask(rgb: np.ndarray, donor_id: str = "") -> Donor:
     solidity = float(cut.sum()) / max(cv2.contourArea(hull), 1.0)
     if solidity < MIN_SOLIDITY:
         raise NotADonor("donor_ragged", f"solidity {solidity:.2f} under {MIN_SOLIDITY}")
-    top = max(0, y - round(BAND * bh))
-    band = np.zeros_like(cut)
-    band[top:y, x + bw // 5 : x + bw - bw // 5] = 1
-    band &= 1 - cut
+    band = skin_band(cut)
     if band.sum() < 4:
         raise NotADonor("donor_top", "no skin above the cut to compare it with")
     lab = cv2.cvtColor(img, cv2.COLOR_RGB2LAB).astype(np.float32)

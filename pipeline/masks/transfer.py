@@ -11,7 +11,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from pipeline.masks.donors import BAND, Donor
+from pipeline.masks.donors import Donor, skin_band
 from pipeline.masks.geometry import face_width, outline, tilt_degrees
 from pipeline.masks.render import Render, composite, shading
 
@@ -19,13 +19,12 @@ REACH = 0.06  # a real mask may reach this share of the face width beyond the dr
 MAX_GAIN = 1.6  # a donor lit much darker or brighter than the face is brought at most this far
 
 
-def placement(points: np.ndarray, wear: str, donor: Donor) -> np.ndarray:
+def placement(points: np.ndarray, polygon: np.ndarray, donor: Donor) -> np.ndarray:
     """The 2x3 affine map from the donor's pixels to the face's: the donor's box onto the
-    wear's outline box, measured in the face's own (rolled) frame."""
+    box of the wear's outline `polygon`, measured in the face's own (rolled) frame."""
     angle = np.radians(tilt_degrees(points))
     c, s = np.cos(angle), np.sin(angle)
     to_face = np.array([[c, -s], [s, c]])
-    polygon = outline(points, wear).polygon
     centre = polygon.mean(0)
     upright = (polygon - centre) @ to_face  # rows times R: rotated by -angle
     (x0, y0), (x1, y1) = upright.min(0), upright.max(0)
@@ -37,13 +36,13 @@ def placement(points: np.ndarray, wear: str, donor: Donor) -> np.ndarray:
     return np.hstack([linear, offset[:, None]])
 
 
-def _within(points: np.ndarray, wear: str, shape: tuple[int, int]) -> np.ndarray:
+def _within(points: np.ndarray, polygon: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """Where a worn mask may lie: the wear's outline grown by REACH of the face width, with
     a soft edge. A donor's box holds bits of its own cheeks and background at the sides,
     which on another face would float beyond the jaw."""
     width = face_width(points)
     inside = np.zeros(shape, np.uint8)
-    cv2.fillPoly(inside, [np.round(outline(points, wear).polygon).astype(np.int32)], 1)
+    cv2.fillPoly(inside, [np.round(polygon).astype(np.int32)], 1)
     grown = cv2.dilate(
         inside, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * round(REACH * width) + 1,) * 2)
     )
@@ -51,16 +50,9 @@ def _within(points: np.ndarray, wear: str, shape: tuple[int, int]) -> np.ndarray
 
 
 def _skin_level(face: np.ndarray, alpha: np.ndarray) -> float:
-    """Median grey of the skin just above the mask, as donors.cut_mask measures its donor's:
-    a band BAND of the mask's height tall over the middle three fifths of its width (128,
-    mid-grey, where the mask starts at the image's top edge)."""
-    ys, xs = np.nonzero(alpha > 0.5)
-    if not len(ys):
-        return 128.0
-    top, height = int(ys.min()), int(ys.max()) - int(ys.min()) + 1
-    x0, x1 = int(xs.min()), int(xs.max()) + 1
-    band = np.s_[max(0, top - round(BAND * height)) : top, x0 + (x1 - x0) // 5 : x1 - (x1 - x0) // 5]
-    grey = cv2.cvtColor(face, cv2.COLOR_RGB2GRAY)[band]
+    """Median grey of the skin just above the mask, where donors.cut_mask measures its
+    donor's (128, mid-grey, where the mask starts at the image's top edge)."""
+    grey = cv2.cvtColor(face, cv2.COLOR_RGB2GRAY)[skin_band(alpha > 0.5) > 0]
     return float(np.median(grey)) if grey.size else 128.0
 
 
@@ -69,11 +61,11 @@ def transfer_mask(
 ) -> Render:
     """`donor`'s mask worn as `wear` by `face` (HxWx3 uint8)."""
     h, w = face.shape[:2]
-    matrix = placement(points, wear, donor)
-    flags = cv2.INTER_LINEAR
-    rgb = cv2.warpAffine(donor.rgb, matrix, (w, h), flags=flags, borderMode=cv2.BORDER_REPLICATE)
-    alpha = cv2.warpAffine(donor.alpha, matrix, (w, h), flags=flags, borderValue=0.0)
-    alpha = np.clip(alpha, 0.0, 1.0) * _within(points, wear, (h, w))
+    polygon = outline(points, wear).polygon
+    matrix = placement(points, polygon, donor)
+    rgb = cv2.warpAffine(donor.rgb, matrix, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    alpha = cv2.warpAffine(donor.alpha, matrix, (w, h), flags=cv2.INTER_LINEAR, borderValue=0.0)
+    alpha = np.clip(alpha, 0.0, 1.0) * _within(points, polygon, (h, w))
     # the donor's light to the face's: the ratio of the skin levels just above the two masks,
     # square-rooted, since part of a level is skin tone and not light
     gain = float(
