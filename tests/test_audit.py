@@ -4,12 +4,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from PIL import Image
 
 from pipeline.audit import BINS, AuditConfig, audit, findings, render_html
 from pipeline.images import load_rgb
 from pipeline.landmarks import LandmarksConfig, add_landmarks, known_box, points_of
 from pipeline.manifest import label_survival, new_manifest, new_rejected
-from pipeline.skin_tone import estimate, ita_bin
+from pipeline.skin_tone import estimate, greyscale, ita_bin, skin_patches
 from tests import browser
 
 
@@ -60,6 +61,27 @@ def test_greyscale_faces_are_unknown_with_a_reason(utk):
     grey = np.repeat(load_rgb(row["path"]).mean(2, keepdims=True), 3, 2).astype(np.uint8)
     tone = estimate(grey, points_of(row))
     assert tone.bin == "unknown" and "no_chroma" in tone.error
+
+
+@pytest.mark.realdata
+def test_a_colour_face_whose_patches_miss_the_skin_is_not_called_greyscale(utk, tmp_path):
+    """The reason tells a grey photo from a colour one whose patches fall on a grey wall,
+    hood or background: the test looks at the whole photo, JPEG chroma noise included."""
+    row = utk.iloc[2]  # a colour photo (the first is a near-grey portrait of a 110-year-old)
+    rgb = load_rgb(row["path"])
+    grey = np.repeat(rgb.mean(2, keepdims=True), 3, 2).astype(np.uint8)
+    Image.fromarray(grey).save(tmp_path / "grey.jpg", quality=75)
+    assert greyscale(load_rgb(tmp_path / "grey.jpg")) and not greyscale(rgb)
+    # the face a quarter of a grey studio picture is still a colour photo
+    studio = np.full((rgb.shape[0] * 2, rgb.shape[1] * 2, 3), 128, np.uint8)
+    studio[: rgb.shape[0], : rgb.shape[1]] = rgb
+    assert not greyscale(studio)
+    walled = rgb.copy()
+    for centre, radius in skin_patches(points_of(row)):
+        x, y, r = (round(v) for v in (*centre, radius))
+        walled[max(0, y - r) : y + r + 1, max(0, x - r) : x + r + 1] = 128
+    tone = estimate(walled, points_of(row))
+    assert (tone.bin, tone.error) == ("unknown", "no_skin_coloured_patch")
 
 
 @pytest.mark.realdata
