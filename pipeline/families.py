@@ -11,7 +11,7 @@ loading checks every file and names what is wrong instead of failing inside torc
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -46,9 +46,11 @@ def _retrain(directory: Path) -> str:
 
 
 def _save_torch(model: nn.Module, directory: Path) -> None:
-    """A plain state_dict: loadable with weights_only=True, so loading never unpickles."""
-    with atomic_path(directory / "model.pt") as tmp:
-        torch.save(model.state_dict(), tmp)
+    """A plain state_dict: loadable with weights_only=True, so loading never unpickles.
+    Saved through a file object: given a path, torch names the archive's folder after the
+    (random) temporary file, and the same weights would be new bytes, a new model to DVC."""
+    with atomic_path(directory / "model.pt") as tmp, tmp.open("wb") as out:
+        torch.save(model.state_dict(), out)
 
 
 def _load_torch(meta: ModelMeta, directory: Path) -> nn.Module:
@@ -147,12 +149,18 @@ def family_of(arch: str) -> Family:
     raise MasksetError(f"unknown model architecture {arch!r}; known: {sorted(ARCHS)}")
 
 
+# what a run measured of itself, not of the model: kept in memory and printed, never saved,
+# so that the same training writes the same bytes and DVC sees the same model
+RUN_MEASUREMENTS = ("train_images_per_second",)
+
+
 def save_model(model: nn.Module, meta: ModelMeta, directory: Path) -> None:
     """The family's weights file plus meta.json, each written atomically."""
     directory.mkdir(parents=True, exist_ok=True)
     family_of(meta.arch).save(model, directory)
+    details = {k: v for k, v in meta.details.items() if k not in RUN_MEASUREMENTS}
     with atomic_path(directory / "meta.json") as tmp:
-        tmp.write_text(meta.to_json())
+        tmp.write_text(replace(meta, details=details).to_json())
 
 
 def load_model(directory: Path) -> tuple[nn.Module, ModelMeta]:

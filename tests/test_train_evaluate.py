@@ -55,6 +55,11 @@ def test_loss_falls_and_model_round_trips(separable, tmp_path):
     assert logged[-1]["train_loss"] < logged[0]["train_loss"]
     assert meta.classes == ("mask", "no_mask") and meta.best_val_f1_macro > 0.9
     save_model(model, meta, tmp_path / "m")
+    # the same weights, trained at another speed, are the same bytes: DVC sees the same model
+    faster = dataclasses.replace(meta, details=meta.details | {"train_images_per_second": 1e6})
+    save_model(model, faster, tmp_path / "again")
+    for name in ("model.pt", "meta.json"):
+        assert (tmp_path / "m" / name).read_bytes() == (tmp_path / "again" / name).read_bytes()
     loaded, meta2 = load_model(tmp_path / "m")
     preds = predictions(loaded, meta2, separable)
     assert (preds["correct"]).mean() > 0.9
