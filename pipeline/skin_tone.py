@@ -153,8 +153,10 @@ def greyscale(rgb: np.ndarray) -> bool:
     """A photo with no colour at all, whose skin has no b* to measure: a reason of its own,
     apart from colour photos whose patches miss the skin."""
     step = max(1, int(np.sqrt(rgb.shape[0] * rgb.shape[1] / GREY_SAMPLE)))
-    pixels = rgb[::step, ::step].astype(np.int16)
-    return bool(np.percentile(pixels.max(axis=2) - pixels.min(axis=2), 95) < GREY_SPREAD)
+    r, g, b = (rgb[::step, ::step, c] for c in range(3))
+    spread = np.maximum(np.maximum(r, g), b) - np.minimum(np.minimum(r, g), b)  # uint8: max >= min
+    coloured = spread >= GREY_SPREAD
+    return bool(coloured.mean() <= 0.05)
 
 
 def _skin(lab: np.ndarray) -> np.ndarray:
