@@ -17,6 +17,7 @@ Built with the pipeline's own functions and catalog entries:
   resized to 128 px first, so the resolution of the files does not decide).
 
     python benchmarks/sim_to_real.py [--archs simple_cnn resnet18] [--epochs 15] [--sheet F.png]
+        [--seeds N] [--methods transfer=1] [--augment top_crop=0.3] [--copies 3] [--colors black=0.3 ...]
 
 It prints Markdown tables; paste them into benchmarks/README.md with the date. The real set is
 only ever a test set for the synthetic model: nothing from it reaches the synthetic training.
@@ -66,10 +67,11 @@ AUGMENT = Augment(
 )
 
 
-def synthetic_set(work: Path, config: SynthesizeConfig) -> pd.DataFrame:
+def synthetic_set(work: Path, config: SynthesizeConfig, copies: int = 1) -> pd.DataFrame:
     """utkface-600 and utkface-sample, ingested, fitted and masked; split into train and val.
     With `transfer` among the methods, the Kaggle VOC sample's masked faces lend their masks
-    and are then dropped: no real masked face is a training sample."""
+    and are then dropped: no real masked face is a training sample. `copies` > 1 masks every
+    face that many times, each with its own synthesis seed (config.seed + 100 k)."""
     catalog = load_catalog(ROOT / "datasets" / "sources.yaml")
     parts = tuple(
         Part(path=name, layout="single_class", label="unmasked", faces="crops")
@@ -81,7 +83,15 @@ def synthetic_set(work: Path, config: SynthesizeConfig) -> pd.DataFrame:
     if config.donors:
         donors, _ = ingest_source(catalog[DONORS], SHARED / DONOR_FOLDER, IngestConfig(), work / "donors")
         fitted = pd.concat([fitted, donors], ignore_index=True)
-    masked, rejected = synthesize(fitted, config, work / "synthetic")
+    outputs = [
+        synthesize(fitted, dataclasses.replace(config, seed=config.seed + 100 * k), work / f"synthetic{k}")
+        for k in range(copies)
+    ]
+    masked = pd.concat(
+        [outputs[0][0], *(out[out["synthetic"].fillna(False).astype(bool)] for out, _ in outputs[1:])],
+        ignore_index=True,
+    )
+    rejected = pd.concat([r for _, r in outputs], ignore_index=True)
     masked = masked[masked["source"] != DONORS]
     reasons = dict(rejected["reason"].value_counts())
     print(
@@ -187,10 +197,21 @@ def main() -> None:
         metavar="METHOD=WEIGHT",
         help="synthesize.methods, e.g. transfer=1 (masks cut from the Kaggle VOC sample's masked faces)",
     )
+    parser.add_argument(
+        "--copies", type=int, default=1, help="masked versions of every face (synthesis seeds)"
+    )
+    parser.add_argument(
+        "--colors", nargs="+", default=[], metavar="COLOR=WEIGHT", help="synthesize.colors, e.g. black=0.3"
+    )
     args = parser.parse_args()
     methods = {k: float(v) for k, v in (item.split("=", 1) for item in args.methods)}
     donors = (DONORS,) if methods.get("transfer", 0) > 0 else ()
-    print(f"methods: {methods}", file=sys.stderr)
+    colors = (
+        {"colors": {k: float(v) for k, v in (item.split("=", 1) for item in args.colors)}}
+        if args.colors
+        else {}
+    )
+    print(f"methods: {methods}, copies: {args.copies}, {colors or 'default colours'}", file=sys.stderr)
     changes = dict(item.split("=", 1) for item in args.augment)
     augment = dataclasses.replace(AUGMENT, **{k: type(getattr(AUGMENT, k))(v) for k, v in changes.items()})
     print(f"augment: {augment}", file=sys.stderr)
@@ -201,9 +222,9 @@ def main() -> None:
         rows = []
         for seed in range(args.seeds):
             config = SynthesizeConfig(
-                sources=("utkface",), fraction=1.0, seed=7 + seed, methods=methods, donors=donors
+                sources=("utkface",), fraction=1.0, seed=7 + seed, methods=methods, donors=donors, **colors
             )
-            synthetic = synthetic_set(work / f"seed{seed}", config)
+            synthetic = synthetic_set(work / f"seed{seed}", config, args.copies)
             for arch in args.archs:
                 model, meta, cpu = trained(synthetic, arch, args.epochs, seed, augment)
                 rows.append(
