@@ -411,3 +411,22 @@ def test_the_mask_is_never_cleaner_than_the_photo(sigma):
     mask_noise = noise_level(render.image, 1 - inside)
     assert mask_noise >= 0.8 * measured, (mask_noise, measured)
     assert mask_noise <= measured + 6.0  # and not far noisier: the fabric grain stays fine
+
+
+def test_random_colour_draws_a_new_colour_per_mask_and_the_same_one_again():
+    """`colors: {random: w}`: each mask's colour comes from its own rng, so masks differ from
+    one another but a job renders the same colour every run; named colours draw nothing."""
+    face, points = _skin(0), level_face()
+
+    def colour(color: str, seed: int) -> np.ndarray:
+        render = render_mask(face, points, "surgical", color, rng=np.random.default_rng(seed))
+        return np.median(render.image[render.alpha > 0.99].astype(float), axis=0)
+
+    drawn = np.array([colour("random", seed) for seed in range(12)])
+    assert np.ptp(drawn, axis=0).min() > 60  # spread over every channel
+    assert np.array_equal(colour("random", 3), drawn[3])
+    # a named colour leaves the rng to the kind's own draws: white is white whatever the seed
+    assert np.ptp([colour("white", seed) for seed in range(4)], axis=0).max() < 12
+    from pipeline.config import parse
+
+    assert parse(SynthesizeConfig, {"colors": {"random": 1.0}}, "s").colors == {"random": 1.0}

@@ -16,7 +16,7 @@ import numpy as np
 
 from pipeline.face_points import NOSE_TIP
 from pipeline.masks.canvas import Canvas, Frame, face_frame, region_of
-from pipeline.masks.colors import COLORS
+from pipeline.masks.colors import mask_rgb
 from pipeline.masks.geometry import face_width, outline
 from pipeline.masks.kinds import KINDS, Context
 
@@ -117,7 +117,7 @@ def mask_context(
         points=points,
         frame=face_frame(points, mask_outline, shape),
         alpha=body.result(),
-        base=np.array(COLORS[color], dtype=np.float32),
+        base=mask_rgb(color, rng),
         rng=rng,
         shape=shape,
         region=region,
