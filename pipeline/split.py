@@ -55,6 +55,9 @@ class SplitConfig:
     holdout: Holdout = Holdout()
     phash_distance: int = setting(4, ge=0, le=16)
     seed: int = 42
+    # the ImageFolder tree of hard links, one file a row, for tools that read folders: at
+    # 100,000 faces it is half the files DVC walks on every `dvc status` (benchmarks/README.md)
+    imagefolder: bool = True
 
     def __post_init__(self) -> None:
         if set(self.ratios) != set(SPLITS):

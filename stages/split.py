@@ -1,4 +1,4 @@
-"""split: train / val / test by group, plus an ImageFolder tree and the leakage report."""
+"""split: train / val / test by group, the leakage report, and an ImageFolder tree (split.imagefolder)."""
 
 from pipeline.atomic import atomic_dir
 from pipeline.config import parse
@@ -32,7 +32,8 @@ def main() -> None:
     if leaks:
         raise InvariantError(f"split: leakage across splits {leaks}")
     with atomic_dir(OUT) as staging:
-        link_imagefolder(kept, staging / "imagefolder")
+        if config.imagefolder:
+            link_imagefolder(kept, staging / "imagefolder")
         write_tables(staging, kept, rejected)
     write_counts("split", len(df), kept, rejected, report, limit)
 

@@ -2,6 +2,7 @@
 
 import json
 import re
+import shutil
 import time
 
 import pandas as pd
@@ -91,6 +92,22 @@ def test_every_stage_ran_and_accounts_for_every_row(built):
     assert preds["skin_tone_bin"].notna().all()
     report = json.loads((repo / "reports/evaluate/simple_cnn/report.json").read_text())
     assert "skin_tone_bin" in report["per_group"]
+
+
+def test_split_without_its_imagefolder_tree_writes_the_same_manifest(built, tmp_path):
+    """split.imagefolder: false, for builds too large for DVC to walk a second tree of faces."""
+    repo, _ = built
+    copy = tmp_path / "copy"
+    shutil.copytree(repo, copy, symlinks=True, ignore=shutil.ignore_patterns(".git", ".fiftyone", "cache"))
+    params = yaml.safe_load((copy / "params.yaml").read_text())
+    params["split"]["imagefolder"] = False
+    (copy / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    shutil.rmtree(copy / "datasets/split")
+    sh(copy, "python", "-m", "stages.split")
+    written = sorted(p.name for p in (copy / "datasets/split").iterdir())
+    assert written == ["manifest.parquet", "rejected.parquet"]
+    ours, theirs = (read_manifest(r / "datasets/split/manifest.parquet") for r in (copy, repo))
+    pd.testing.assert_frame_equal(ours, theirs)
 
 
 def _refuse(constant: str) -> None:
