@@ -17,7 +17,8 @@ Built with the pipeline's own functions and catalog entries:
   resized to 128 px first, so the resolution of the files does not decide).
 
     python benchmarks/sim_to_real.py [--archs simple_cnn resnet18] [--epochs 15] [--sheet F.png]
-        [--seeds N] [--methods transfer=1] [--augment top_crop=0.3] [--copies 3] [--colors black=0.3 ...]
+        [--seeds N] [--methods transfer=1] [--augment top_crop=0.3] [--copies 3]
+        [--colors black=0.3 ...] [--grayscale]
 
 It prints Markdown tables; paste them into benchmarks/README.md with the date. The real set is
 only ever a test set for the synthetic model: nothing from it reaches the synthetic training.
@@ -164,10 +165,13 @@ def stats_table(synthetic: pd.DataFrame, real: pd.DataFrame) -> None:
         print(f"| {name} | {len(rows)} | {texture:.0f} | {spread:.1f} | {differing:.2f} |")
 
 
-def trained(df: pd.DataFrame, arch: str, epochs: int, seed: int, augment: Augment = AUGMENT):
+def trained(
+    df: pd.DataFrame, arch: str, epochs: int, seed: int, augment: Augment = AUGMENT, grayscale: bool = False
+):
     config = TrainConfig(
         arch=arch,
         image_size=64,
+        grayscale=grayscale,
         classes=tuple(CLASSES),
         epochs=epochs,
         patience=5,
@@ -187,6 +191,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=1, help="repeats: synthesis seed 7 + k, training seed k")
     parser.add_argument("--skip-real", action="store_true", help="leave out the real-trained reference")
     parser.add_argument("--sheet", type=Path, help="write a contact sheet: synthetic above, real below")
+    parser.add_argument("--grayscale", action="store_true", help="train on grey input (the demo's setting)")
     parser.add_argument(
         "--augment", nargs="+", default=[], metavar="KEY=VALUE", help="change AUGMENT, e.g. resized_crop=0.6"
     )
@@ -226,13 +231,13 @@ def main() -> None:
             )
             synthetic = synthetic_set(work / f"seed{seed}", config, args.copies)
             for arch in args.archs:
-                model, meta, cpu = trained(synthetic, arch, args.epochs, seed, augment)
+                model, meta, cpu = trained(synthetic, arch, args.epochs, seed, augment, args.grayscale)
                 rows.append(
                     (arch, seed, "synthetic masks", "real-masked-dev, all", scores(model, meta, real), cpu)
                 )
                 rows.append((arch, seed, "synthetic masks", "real test half", scores(model, meta, test), cpu))
                 if not args.skip_real:
-                    model, meta, cpu = trained(real, arch, args.epochs, seed, augment)
+                    model, meta, cpu = trained(real, arch, args.epochs, seed, augment, args.grayscale)
                     rows.append(
                         (
                             arch,
