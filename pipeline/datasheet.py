@@ -237,9 +237,10 @@ often each label's faces have a tone:
 
 How far to trust it (benchmarks/skin_tone.py on UTKFace's race annotations): ITA ranks White
 above Black faces with an AUC of about 0.77, and light faces in shadow read darker (about one
-White face in five lands in `brown` or `dark`); on faces whose landmarks fit, the eye
-placement gives the landmarks' bin or the next one for 94-98% of faces, the box region for
-85-98%. Read per-tone numbers as indicative, not as measurements.
+White face in six lands in `brown` or `dark`); on faces whose landmarks fit, the eye
+placement gives the landmarks' bin or the next one for 94-99% of faces, the box region for
+90-92%. The box region's tones of masked faces are the least sure (a dark fringe or cap over
+a light face can read `dark`). Read per-tone numbers as indicative, not as measurements.
 
 {USES.format(licence_limits=_licence_limits(sources))}
 ## Maintenance

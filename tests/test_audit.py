@@ -84,6 +84,21 @@ def test_a_colour_face_whose_patches_miss_the_skin_is_not_called_greyscale(utk, 
     assert (tone.bin, tone.error) == ("unknown", "no_skin_coloured_patch")
 
 
+def test_a_fringe_over_most_of_the_skin_coloured_pixels_does_not_darken_the_tone():
+    """Brown hair has skin's a* and b*: only its lightness tells it apart. With the darkest
+    quarter left out, the tone holds while up to 62% of the skin-coloured pixels are hair
+    (the median alone held to 50%, and read a light face under a fringe as `dark`)."""
+    rng = np.random.default_rng(0)
+    skin, hair = np.array([224, 180, 160]), np.array([85, 58, 40])
+    face = np.clip(skin + rng.normal(0, 4, (200, 200, 3)), 0, 255).astype(np.uint8)
+    box = (0, 40, 200, 240)  # the box region: rows 30 to 130, columns 40 to 160
+    clean = estimate(face, None, box=box)
+    fringed = face.copy()
+    fringed[30:85] = np.clip(hair + rng.normal(0, 4, (55, 200, 3)), 0, 255)  # 55% of the region
+    tone = estimate(fringed, None, box=box)
+    assert clean.bin == "very_light" and tone.bin == clean.bin and abs(tone.ita - clean.ita) < 2
+
+
 @pytest.mark.realdata
 def test_without_landmarks_the_box_region_gives_the_landmarks_bin_or_the_next(utk):
     """The fallback for faces whose points do not fit, checked on faces whose points do."""
