@@ -18,7 +18,7 @@ Built with the pipeline's own functions and catalog entries:
 
     python benchmarks/sim_to_real.py [--archs simple_cnn resnet18] [--epochs 15] [--sheet F.png]
         [--seeds N] [--methods transfer=1] [--augment top_crop=0.3] [--copies 3]
-        [--colors black=0.3 ...] [--grayscale]
+        [--colors black=0.3 ...] [--grayscale] [--train average_from=6]
 
 It prints Markdown tables; paste them into benchmarks/README.md with the date. The real set is
 only ever a test set for the synthetic model: nothing from it reaches the synthetic training.
@@ -166,7 +166,13 @@ def stats_table(synthetic: pd.DataFrame, real: pd.DataFrame) -> None:
 
 
 def trained(
-    df: pd.DataFrame, arch: str, epochs: int, seed: int, augment: Augment = AUGMENT, grayscale: bool = False
+    df: pd.DataFrame,
+    arch: str,
+    epochs: int,
+    seed: int,
+    augment: Augment = AUGMENT,
+    grayscale: bool = False,
+    changes: dict | None = None,
 ):
     config = TrainConfig(
         arch=arch,
@@ -178,6 +184,9 @@ def trained(
         schedule="cosine",
         augment=augment,
         seed=seed,
+    )
+    config = dataclasses.replace(
+        config, **{k: type(getattr(config, k))(v) for k, v in (changes or {}).items()}
     )
     start = time.process_time()
     model, meta = train(df, config, log=lambda _: None)
@@ -194,6 +203,9 @@ def main() -> None:
     parser.add_argument("--grayscale", action="store_true", help="train on grey input (the demo's setting)")
     parser.add_argument(
         "--augment", nargs="+", default=[], metavar="KEY=VALUE", help="change AUGMENT, e.g. resized_crop=0.6"
+    )
+    parser.add_argument(
+        "--train", nargs="+", default=[], metavar="KEY=VALUE", help="change TrainConfig, e.g. average_from=6"
     )
     parser.add_argument(
         "--methods",
@@ -220,6 +232,7 @@ def main() -> None:
     changes = dict(item.split("=", 1) for item in args.augment)
     augment = dataclasses.replace(AUGMENT, **{k: type(getattr(AUGMENT, k))(v) for k, v in changes.items()})
     print(f"augment: {augment}", file=sys.stderr)
+    train_changes = dict(item.split("=", 1) for item in args.train)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         real = real_set(work)
@@ -231,13 +244,17 @@ def main() -> None:
             )
             synthetic = synthetic_set(work / f"seed{seed}", config, args.copies)
             for arch in args.archs:
-                model, meta, cpu = trained(synthetic, arch, args.epochs, seed, augment, args.grayscale)
+                model, meta, cpu = trained(
+                    synthetic, arch, args.epochs, seed, augment, args.grayscale, train_changes
+                )
                 rows.append(
                     (arch, seed, "synthetic masks", "real-masked-dev, all", scores(model, meta, real), cpu)
                 )
                 rows.append((arch, seed, "synthetic masks", "real test half", scores(model, meta, test), cpu))
                 if not args.skip_real:
-                    model, meta, cpu = trained(real, arch, args.epochs, seed, augment, args.grayscale)
+                    model, meta, cpu = trained(
+                        real, arch, args.epochs, seed, augment, args.grayscale, train_changes
+                    )
                     rows.append(
                         (
                             arch,

@@ -264,6 +264,24 @@ def test_early_stopping_and_schedules(separable):
     assert [round(m["lr"], 4) for m in logged] == [0.05, 0.025, 0.0125]
 
 
+def test_average_from_keeps_the_mean_of_the_epochs_weights(separable):
+    """Epochs k..n averaged, not the best val epoch: with `average_from` = `epochs` the last
+    epoch alone is kept, so three such runs give the weights the averaged run must mean."""
+    base = TrainConfig(arch="model1", image_size=32, lr=0.01, seed=3)
+    last = [
+        train(separable, dataclasses.replace(base, epochs=k, average_from=k), lambda _: None)[0]
+        for k in (1, 2, 3)
+    ]
+    model, meta = train(separable, dataclasses.replace(base, epochs=3, average_from=1), lambda _: None)
+    assert meta.best_epoch == 2 and 0 <= meta.best_val_f1_macro <= 1
+    names = [name for name, _ in model.named_parameters()]
+    for name, weights in model.named_parameters():
+        mean = torch.stack([dict(m.named_parameters())[name] for m in last]).mean(0)
+        assert torch.allclose(weights, mean, atol=1e-6), name
+    first, second = (dict(m.named_parameters())[names[0]] for m in last[:2])
+    assert not torch.allclose(first, second)  # the epochs differ, so the mean is not any one of them
+
+
 def test_balanced_sampler_draws_each_class_equally():
     labels = torch.tensor([0] * 90 + [1] * 10)
     draws = torch.arange(100)
