@@ -165,6 +165,16 @@ def stats_table(synthetic: pd.DataFrame, real: pd.DataFrame) -> None:
         print(f"| {name} | {len(rows)} | {texture:.0f} | {spread:.1f} | {differing:.2f} |")
 
 
+def replaced(settings, items: list[str]):
+    """`settings` (a frozen dataclass) with KEY=VALUE items from the command line, each value
+    converted to its field's type ("false" and "0" are False for a flag)."""
+    changes = {}
+    for key, value in (item.split("=", 1) for item in items):
+        kind = type(getattr(settings, key))
+        changes[key] = value.lower() not in ("false", "0", "no") if kind is bool else kind(value)
+    return dataclasses.replace(settings, **changes)
+
+
 def trained(
     df: pd.DataFrame,
     arch: str,
@@ -172,7 +182,7 @@ def trained(
     seed: int,
     augment: Augment = AUGMENT,
     grayscale: bool = False,
-    changes: dict | None = None,
+    changes: list[str] | None = None,
 ):
     config = TrainConfig(
         arch=arch,
@@ -185,9 +195,7 @@ def trained(
         augment=augment,
         seed=seed,
     )
-    config = dataclasses.replace(
-        config, **{k: type(getattr(config, k))(v) for k, v in (changes or {}).items()}
-    )
+    config = replaced(config, changes or [])
     start = time.process_time()
     model, meta = train(df, config, log=lambda _: None)
     return model, meta, time.process_time() - start
@@ -229,10 +237,8 @@ def main() -> None:
         else {}
     )
     print(f"methods: {methods}, copies: {args.copies}, {colors or 'default colours'}", file=sys.stderr)
-    changes = dict(item.split("=", 1) for item in args.augment)
-    augment = dataclasses.replace(AUGMENT, **{k: type(getattr(AUGMENT, k))(v) for k, v in changes.items()})
+    augment = replaced(AUGMENT, args.augment)
     print(f"augment: {augment}", file=sys.stderr)
-    train_changes = dict(item.split("=", 1) for item in args.train)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         real = real_set(work)
@@ -245,7 +251,7 @@ def main() -> None:
             synthetic = synthetic_set(work / f"seed{seed}", config, args.copies)
             for arch in args.archs:
                 model, meta, cpu = trained(
-                    synthetic, arch, args.epochs, seed, augment, args.grayscale, train_changes
+                    synthetic, arch, args.epochs, seed, augment, args.grayscale, args.train
                 )
                 rows.append(
                     (arch, seed, "synthetic masks", "real-masked-dev, all", scores(model, meta, real), cpu)
@@ -253,7 +259,7 @@ def main() -> None:
                 rows.append((arch, seed, "synthetic masks", "real test half", scores(model, meta, test), cpu))
                 if not args.skip_real:
                     model, meta, cpu = trained(
-                        real, arch, args.epochs, seed, augment, args.grayscale, train_changes
+                        real, arch, args.epochs, seed, augment, args.grayscale, args.train
                     )
                     rows.append(
                         (

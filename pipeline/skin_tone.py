@@ -6,9 +6,9 @@ the forehead and the upper cheeks just under the eyes, on masked and unmasked fa
 way. Only pixels that can be skin count (a*, b* > 0: not a mask edge, not most hair), and
 of those the lit ones (DARKEST_LEFT_OUT: brown hair and shade share skin's colour, not its
 lightness). Each patch gives its own ITA from their median L* and b*, and the face's ITA is
-the median of the patches', so one patch on a fringe, a beard or a highlight cannot move it. A face with no
-usable skin gets `unknown` and a reason, never a guess; greyscale photos have no b* and are
-exactly such faces.
+the median of the patches', so one patch on a fringe, a beard or a highlight cannot move it.
+A face with no usable skin gets `unknown` and a reason, never a guess; greyscale photos have
+no b* and are exactly such faces.
 
 Where the 68 points do not fit (on real sets many masked, small or turned faces), one wider
 patch is used: BOX_REGION of the crop's known face box, from above the brows to the upper
@@ -84,7 +84,7 @@ MIN_SKIN_SHARE = 0.3
 # lashes and shade have skin's a* and b* but lower L*, and in the box region they read a
 # light face under a fringe as `dark` (of 72 masked real-masked-dev faces binned dark by the
 # box, nearly all were light faces). Measured on utkface-600 it leaves the race groups'
-# ITA AUC as it was (0.772 White vs Black) and moves every face lighter by about 6 degrees.
+# ITA AUC as it was (0.767 White vs Black) and moves every face lighter by about 6 degrees.
 DARKEST_LEFT_OUT = 25  # percent
 
 # A photo is greyscale when 95% of its pixels have their three channels within GREY_SPREAD
