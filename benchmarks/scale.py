@@ -13,6 +13,7 @@ faces linearly, which holds for every stage but dedup's candidate search (see
 benchmarks/README.md).
 
     python benchmarks/scale.py [--images 100000] [--project 1000000] [--keep DIR]
+    python benchmarks/scale.py --set split.imagefolder=false    # a param changed for the build
     python benchmarks/scale.py --keep DIR --rerun dedup    # one stage again, on this checkout's code
 """
 
@@ -28,6 +29,7 @@ import time
 from pathlib import Path
 
 import psutil
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -149,12 +151,25 @@ def rerun(work: Path, stages: list[str]) -> None:
         stage_row(repo, stage, "--force")
 
 
+def params(items: list[str]) -> dict[str, dict]:
+    """STAGE.KEY=VALUE items as the nested params faces_project merges into params.yaml."""
+    out: dict[str, dict] = {}
+    for item in items:
+        key, _, value = item.partition("=")
+        stage, _, name = key.partition(".")
+        out.setdefault(stage, {})[name] = yaml.safe_load(value)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--images", type=int, default=100_000)
     parser.add_argument("--project", type=int, default=1_000_000, help="faces to project the run to")
     parser.add_argument("--keep", type=Path, help="build here and keep it (default: a temp dir)")
     parser.add_argument("--rerun", nargs="+", metavar="STAGE", help="rerun these stages of the --keep build")
+    parser.add_argument(
+        "--set", nargs="+", default=[], metavar="STAGE.KEY=VALUE", help="params.yaml values, YAML-parsed"
+    )
     args = parser.parse_args()
     if not SHARED.is_dir():
         sys.exit(f"needs the real sample at {SHARED} (see ../shared/data/README.md)")
@@ -167,7 +182,7 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     try:
         started = time.perf_counter()
-        repo = faces_project(work, args.images)
+        repo = faces_project(work, args.images, **params(args.set))
         print(f"wrote {args.images} faces in {time.perf_counter() - started:.0f} s", flush=True)
         rows, total = [], 0.0
         print(HEAD + "\n" + RULE)
@@ -176,7 +191,7 @@ def main() -> None:
             rows.append((stage, seconds))
             total += seconds
         print(f"\ndata stages: {total:.0f} s ({total / 60:.1f} min) for {args.images:,} faces\n")
-        for what in (("status",), ("repro", "split")):
+        for what in (("status",), ("status",), ("repro", "split"), ("repro", "split")):
             seconds, _, out = timed(repo, *what)
             first = out.strip().splitlines()[0] if out.strip() else ""
             print(

@@ -11,19 +11,32 @@ cached). Rows:
   one donor's real mask per face in memory plus QA (synthesize's `transfer` method);
 - synthesize stage: decode, render, QA and PNG write for every face, 1 and 2 workers;
 - end to end: landmarks then the synthesize stage, one worker, the default kind weights;
+- MaskTheFace itself (with --masktheface): its script on the same files, surgical and
+  random kinds, less the CPU time of a run on an empty folder (its imports and model load,
+  which the rows above leave out too);
 - QA outcome: faces rendered per wear kind on utkface-600, overall and per gender x race
   cell (the lowest and highest cell), so no group silently loses more faces than another.
 
-Rates are faces per CPU-second (user + sys, workers included), compared with MaskTheFace's
-measured for issue 20 on this machine: 21.4 faces/s surgical, 15.5 with random kinds.
+Rates are faces per CPU-second (user + sys, workers included), each set against
+MaskTheFace's rate with random kinds: measured in the same run when --masktheface is given
+(the machine's speed drifts from day to day, CPU time too), else the 15.5 faces/s measured
+for issue 20.
 
-    python benchmarks/synthesis.py      # prints Markdown tables; paste them into README.md
+    python benchmarks/synthesis.py [--masktheface DIR]   # prints Markdown tables
+
+DIR is a checkout of https://github.com/aqeelanwar/MaskTheFace with its two extra packages
+importable (`pip install --target DIR/deps imutils dotmap`) and dlib's 68-point model linked
+where it looks for it, from face-recognition-models (`DIR/dlib_models/`), since it would
+download it otherwise.
 """
 
 from __future__ import annotations
 
+import argparse
+import os
 import resource
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -51,6 +64,7 @@ from pipeline.synthesize import SynthesizeConfig, cut_donors, donor_rows, synthe
 SHARED = ROOT.parent / "shared" / "data"
 REPEAT = 5
 MASKTHEFACE_PER_CPU_S = 15.5  # faces per CPU-second, random kinds (21.4 surgical only), issue 20
+MASKTHEFACE_KINDS = ("surgical", "random")
 
 
 def manifest(folder: Path) -> pd.DataFrame:
@@ -70,6 +84,34 @@ def timed(fn):
     start, cpu = time.perf_counter(), cpu_seconds()
     result = fn()
     return result, time.perf_counter() - start, cpu_seconds() - cpu
+
+
+def masktheface(checkout: Path, df: pd.DataFrame, tmp: Path) -> list[tuple]:
+    """MaskTheFace's own script on the manifest's files: (row name, workers, faces, wall s,
+    CPU s) per kind, less the run on an empty folder."""
+    folder, empty = tmp / "mtf_in", tmp / "mtf_empty"
+    folder.mkdir()
+    empty.mkdir()
+    for path in df["path"]:
+        shutil.copyfile(path, folder / Path(path).name)
+    env = os.environ | {"PYTHONPATH": str(checkout / "deps")}
+
+    def run(path: Path, kind: str) -> int:
+        command = [sys.executable, "mask_the_face.py", "--path", str(path), "--mask_type", kind]
+        subprocess.run(command, cwd=checkout, env=env, check=True, capture_output=True)
+        written = Path(f"{path}_masked")
+        count = sum(1 for _ in written.iterdir()) if written.is_dir() else 0
+        shutil.rmtree(written, ignore_errors=True)
+        return count
+
+    _, start_s, start_c = timed(lambda: run(empty, "random"))
+    rows = []
+    for kind in MASKTHEFACE_KINDS:
+        written, s, c = timed(lambda kind=kind: run(folder, kind))
+        rows.append(
+            (f"MaskTheFace, {kind} ({written} of {len(df)} masked)", 1, len(df), s - start_s, c - start_c)
+        )
+    return rows
 
 
 def qa_by_cell(tmp: Path) -> list[tuple]:
@@ -95,11 +137,19 @@ def qa_by_cell(tmp: Path) -> list[tuple]:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--masktheface", type=Path, help="a MaskTheFace checkout, run side by side")
+    args = parser.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         df = manifest(tmp)
         n = len(df)
+        reference = MASKTHEFACE_PER_CPU_S
+        if args.masktheface:
+            theirs = masktheface(args.masktheface.resolve(), df, tmp)
+            rows += theirs
+            reference = theirs[-1][2] / theirs[-1][4]
         # load dlib's models before the clock starts; forked workers inherit them
         face_landmarks(df["path"].iloc[0], LandmarksConfig())
         detect_faces(load_rgb(df["path"].iloc[0]))
@@ -169,15 +219,12 @@ def main() -> None:
 
     print(
         "| step | workers | faces | wall s | CPU s | faces per CPU-s "
-        f"| x MaskTheFace ({MASKTHEFACE_PER_CPU_S}) |"
+        f"| x MaskTheFace, random ({reference:.1f}) |"
     )
     print("|---|---|---|---|---|---|---|")
     for name, workers, count, s, c in rows:
         rate = count / c
-        print(
-            f"| {name} | {workers} | {count} | {s:.2f} | {c:.2f} | {rate:.0f} "
-            f"| {rate / MASKTHEFACE_PER_CPU_S:.1f} |"
-        )
+        print(f"| {name} | {workers} | {count} | {s:.2f} | {c:.2f} | {rate:.0f} | {rate / reference:.1f} |")
     print(
         "\n| wear | rendered | faces | lowest cell | highest cell | rejections |\n|---|---|---|---|---|---|"
     )
