@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-from pipeline.images import ImageRejected, content_hashes, load_rgb
+from pipeline.images import ImageRejected, content_hashes, load_rgb, pixel_sha256, save_png
 from tests.conftest import write_image
 
 
@@ -128,3 +128,17 @@ def test_phashes_are_bit_for_bit_imagehash(utk_faces, rng):
         hashes = content_hashes(rgb)
         assert hashes["phash"] == str(imagehash.phash(im))
         assert hashes["phash_mirror"] == str(imagehash.phash(ImageOps.mirror(im)))
+
+
+def test_save_png_keeps_every_pixel_and_the_channel_order(tmp_path, face):
+    """The manifest's sha256 is of the pixels written, so the encoder must be lossless and
+    must not swap red and blue (OpenCV's own order is BGR)."""
+    face[0, 0] = (255, 0, 0)
+    save_png(face, tmp_path / "a" / "face.png")
+    back = load_rgb(tmp_path / "a" / "face.png")
+    assert tuple(back[0, 0]) == (255, 0, 0)
+    assert pixel_sha256(back) == pixel_sha256(face)
+    grey = face[..., 1].copy()
+    save_png(grey, tmp_path / "a" / "grey.png")
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "a" / "grey.png")), grey)
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["face.png", "grey.png"]  # no temp files
